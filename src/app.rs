@@ -1,0 +1,380 @@
+//! Wiring, start-up and shutdown: turns settings into a running service (HTTP
+//! router, Socket Mode, workers) or a console session, and tears it down in
+//! order (stop taking work, drain, flush the audit log, close the store).
+
+use crate::audit::AuditLog;
+use crate::auth::{Authorizer, UsergroupDirectory};
+use crate::chat::console::{self, ConsoleChat};
+use crate::chat::slack::web::{ClientSetupError, DEFAULT_API_URL, SlackWebChat};
+use crate::chat::slack::{SigningSecret, socket_mode};
+use crate::chat::{Chat, ChatError, Outgoing, Posted};
+use crate::clock::Clock;
+use crate::config::{self, ConfigError, Loaded};
+use crate::dispatch::manifest::ManifestError;
+use crate::dispatch::{self, DispatchError, Dispatcher, Env, Manifest};
+use crate::http::{self, HttpState};
+use crate::ingress::Ingress;
+use crate::metrics::Metrics;
+use crate::slack_manifest;
+use crate::store::{self, Store, StoreError};
+use futures::future::BoxFuture;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Everything the service needs from the command line and environment.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// `--config FILE`.
+    pub config: Option<PathBuf>,
+    /// `WATCHKEEPER_DATABASE_URL`.
+    pub database_url: String,
+    /// `WATCHKEEPER_LISTEN`.
+    pub listen: String,
+    /// `SLACK_SIGNING_SECRET`.
+    pub signing_secret: Option<String>,
+    /// `SLACK_BOT_TOKEN`.
+    pub bot_token: Option<String>,
+    /// `SLACK_APP_TOKEN` (Socket Mode).
+    pub app_token: Option<String>,
+    /// `SLACK_API_URL`.
+    pub slack_api_url: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            config: None,
+            database_url: store::DEFAULT_URL.to_string(),
+            listen: "127.0.0.1:3000".to_string(),
+            signing_secret: None,
+            bot_token: None,
+            app_token: None,
+            slack_api_url: DEFAULT_API_URL.to_string(),
+        }
+    }
+}
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The command manifest is unusable.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// Manifest and handlers disagree.
+    #[error(transparent)]
+    Dispatch(#[from] DispatchError),
+    /// The database is unusable.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The Slack client could not be set up.
+    #[error(transparent)]
+    Slack(#[from] ClientSetupError),
+    /// The listen address is taken or invalid.
+    #[error("cannot listen on {addr}: {source} (set WATCHKEEPER_LISTEN to a free host:port)")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Terminal I/O failed.
+    #[error("console I/O failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Loads config and manifest and checks they fit together (no database needed).
+pub fn load(settings: &Settings) -> Result<(Loaded, Manifest), AppError> {
+    let loaded = config::load(settings.config.as_deref())?;
+    let manifest = Manifest::load(&loaded.resolve(&loaded.config.commands.path))?;
+    dispatch::check_manifest(&manifest)?;
+    Ok((loaded, manifest))
+}
+
+/// The parts shared by `serve` and `console`.
+pub struct Core {
+    /// The configuration as loaded.
+    pub loaded: Loaded,
+    /// The store.
+    pub store: Store,
+    /// The dispatcher.
+    pub dispatcher: Dispatcher,
+    /// User-group membership.
+    pub directory: UsergroupDirectory,
+    audit_task: JoinHandle<()>,
+}
+
+impl Core {
+    /// Loads everything and opens (and migrates) the store.
+    pub async fn build(settings: &Settings, clock: Clock) -> Result<Self, AppError> {
+        let (loaded, manifest) = load(settings)?;
+        let store = Store::open(&settings.database_url).await?;
+        let (audit, audit_task) = AuditLog::spawn(store.clone());
+        let directory = UsergroupDirectory::from_config(&loaded.config);
+        let authorizer = Authorizer::new(&loaded.config, directory.clone());
+        let env = Env {
+            manifest,
+            authorizer,
+            config: Arc::new(loaded.config.clone()),
+            clock,
+        };
+        let dispatcher = Dispatcher::new(env, audit)?;
+        Ok(Self {
+            loaded,
+            store,
+            dispatcher,
+            directory,
+            audit_task,
+        })
+    }
+
+    /// Flushes the audit log and closes the store.
+    pub async fn close(self) {
+        self.dispatcher.audit().flush().await;
+        drop(self.dispatcher);
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.audit_task).await;
+        self.store.close().await;
+    }
+}
+
+/// The chat side when no bot token is configured: inline replies still work,
+/// anything else is refused with a clear log line.
+struct NoBotToken;
+
+impl Chat for NoBotToken {
+    fn send(&self, _message: Outgoing) -> BoxFuture<'_, Result<Posted, ChatError>> {
+        Box::pin(async {
+            Err(ChatError::Permanent {
+                code: "SLACK_BOT_TOKEN is not set".into(),
+            })
+        })
+    }
+}
+
+/// A running service.
+pub struct Server {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its metrics.
+    pub metrics: Metrics,
+    core: Core,
+    ready: Arc<AtomicBool>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Starts the service: store, router, Socket Mode when configured.
+    pub async fn start(settings: &Settings, clock: Clock) -> Result<Self, AppError> {
+        let core = Core::build(settings, clock.clone()).await?;
+        let metrics = Metrics::default();
+        let web = match &settings.bot_token {
+            Some(token) => Some(SlackWebChat::new(&settings.slack_api_url, token)?),
+            None => {
+                tracing::warn!("SLACK_BOT_TOKEN is not set: only inline replies to commands will reach Slack");
+                None
+            }
+        };
+        let chat: Arc<dyn Chat> = match &web {
+            Some(web) => Arc::new(web.clone()),
+            None => Arc::new(NoBotToken),
+        };
+        let ingress = Ingress::start(
+            core.dispatcher.clone(),
+            core.store.clone(),
+            chat,
+            clock,
+            metrics.clone(),
+        );
+        if settings.signing_secret.is_none() && settings.app_token.is_none() {
+            tracing::warn!("neither SLACK_SIGNING_SECRET nor SLACK_APP_TOKEN is set: Slack cannot reach this instance");
+        }
+        let ready = Arc::new(AtomicBool::new(false));
+        let state = HttpState {
+            ingress: ingress.clone(),
+            signing_secret: settings.signing_secret.as_deref().map(SigningSecret::new),
+            store: core.store.clone(),
+            metrics: metrics.clone(),
+            ready: ready.clone(),
+        };
+        let listener = tokio::net::TcpListener::bind(&settings.listen)
+            .await
+            .map_err(|source| AppError::Listen {
+                addr: settings.listen.clone(),
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| AppError::Listen {
+            addr: settings.listen.clone(),
+            source,
+        })?;
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+        let mut http_shutdown = shutdown_rx.clone();
+        let router = http::router(state);
+        tasks.push(tokio::spawn(async move {
+            let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
+                let _ = http_shutdown.wait_for(|stop| *stop).await;
+            });
+            if let Err(err) = serve.await {
+                tracing::error!(error = %err, "HTTP server failed");
+            }
+        }));
+        if let (Some(web), Some(app_token)) = (&web, &settings.app_token) {
+            tasks.push(tokio::spawn(socket_mode::run(
+                web.clone(),
+                app_token.clone(),
+                ingress.clone(),
+                shutdown_rx.clone(),
+            )));
+        }
+        if let Some(web) = web {
+            tasks.push(tokio::spawn(refresh_usergroups(
+                web,
+                core.directory.clone(),
+                shutdown_rx.clone(),
+            )));
+        }
+        ready.store(true, Ordering::Release);
+        tracing::info!(%addr, "watchkeeper is ready");
+        Ok(Self {
+            addr,
+            metrics,
+            core,
+            ready,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// The store, for tests and tools.
+    pub fn store(&self) -> &Store {
+        &self.core.store
+    }
+
+    /// The dispatcher, for tests and tools.
+    pub fn dispatcher(&self) -> &Dispatcher {
+        &self.core.dispatcher
+    }
+
+    /// Stops taking work, lets in-flight requests finish, flushes and closes.
+    pub async fn shutdown(self) {
+        self.ready.store(false, Ordering::Release);
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+        self.core.close().await;
+    }
+}
+
+/// Re-reads Slack user-group membership every ten minutes.
+async fn refresh_usergroups(
+    web: SlackWebChat,
+    directory: UsergroupDirectory,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        for group in directory.groups() {
+            match web.usergroup_members(&group).await {
+                Ok(members) => directory.replace(group, members),
+                Err(err) => tracing::warn!(%group, error = %err, "cannot refresh user group"),
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(600)) => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+    }
+}
+
+/// `watchkeeper serve`: runs until SIGTERM or Ctrl-C.
+pub async fn serve(settings: Settings) -> Result<(), AppError> {
+    let server = Server::start(&settings, Clock::system()).await?;
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    server.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// `watchkeeper console`: the bot on stdin/stdout with a virtual clock.
+pub async fn console(settings: Settings) -> Result<(), AppError> {
+    use std::io::IsTerminal;
+    let clock = Clock::virtual_at(chrono::Utc::now());
+    let core = Core::build(&settings, clock.clone()).await?;
+    let out: console::Output = Arc::new(std::sync::Mutex::new(std::io::stdout()));
+    let chat = Arc::new(ConsoleChat::new(out, clock));
+    let interactive = std::io::stdin().is_terminal();
+    let input = tokio::io::BufReader::new(tokio::io::stdin());
+    console::run(core.dispatcher.clone(), chat, input, interactive).await?;
+    core.close().await;
+    Ok(())
+}
+
+/// `watchkeeper migrate`: applies pending migrations; returns how many.
+pub async fn migrate(settings: &Settings) -> Result<usize, AppError> {
+    let store = Store::connect(&settings.database_url).await?;
+    let applied = store.migrate().await?;
+    store.close().await;
+    Ok(applied)
+}
+
+/// `watchkeeper check`: validates config and commands; returns a summary.
+pub fn check(settings: &Settings) -> Result<String, AppError> {
+    let (loaded, manifest) = load(settings)?;
+    Ok(format!(
+        "{}: ok — {} customers, {} channels, {} roles, {} commands",
+        loaded.source_name(),
+        loaded.config.customers.len(),
+        loaded
+            .config
+            .customers
+            .values()
+            .map(|c| c.channels.len())
+            .sum::<usize>(),
+        loaded.config.roles.len(),
+        manifest.commands().count(),
+    ))
+}
+
+/// `watchkeeper slack-manifest`: the Slack app manifest derived from `commands/`.
+pub fn slack_manifest(
+    settings: &Settings,
+    delivery: &slack_manifest::Delivery,
+) -> Result<serde_json::Value, AppError> {
+    let (loaded, manifest) = load(settings)?;
+    let name = if loaded.config.team.name.is_empty() {
+        "Watchkeeper".to_string()
+    } else {
+        "Watchkeeper".to_string()
+    };
+    Ok(slack_manifest::build(&manifest, &name, delivery))
+}

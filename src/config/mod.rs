@@ -1,0 +1,310 @@
+//! Configuration: one YAML file read top to bottom by an operator, secrets only
+//! in the environment.
+//!
+//! Loading parses the file into typed values and then checks what the types
+//! cannot (channels registered twice, unknown time zones). Every error names
+//! the file, the field and what is expected; nothing here ever panics on input.
+
+mod duration;
+
+pub use duration::{DurationError, HumanDuration};
+
+use crate::auth::Role;
+use crate::ids::{ChannelId, TeamId, TenantId, UserId, UsergroupId};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The example configuration shipped in the repository; used when no file is given
+/// and `watchkeeper.yaml` does not exist, so a fresh clone runs with no setup.
+pub const BUNDLED_EXAMPLE: &str = include_str!("../../examples/watchkeeper.yaml");
+
+/// The default configuration file name, looked up in the working directory.
+pub const DEFAULT_FILE: &str = "watchkeeper.yaml";
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Our own team: workspace, time zone, ops channel.
+    pub team: TeamConfig,
+    /// Who holds which role, by Slack user id or user group.
+    #[serde(default)]
+    pub roles: BTreeMap<Role, RoleMembers>,
+    /// Members of Slack user groups, used offline (console, tests) and until
+    /// Slack's own list has been fetched.
+    #[serde(default)]
+    pub usergroups: BTreeMap<UsergroupId, Vec<UserId>>,
+    /// Customers (tenants) and the Slack channels registered to them.
+    #[serde(default)]
+    pub customers: BTreeMap<TenantId, CustomerConfig>,
+    /// Where the command manifest lives.
+    #[serde(default)]
+    pub commands: CommandsConfig,
+}
+
+/// Our own team.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamConfig {
+    /// Shown in messages.
+    pub name: String,
+    /// Our Slack workspace; members of other workspaces are customers.
+    pub slack_team_id: TeamId,
+    /// IANA time zone of the team, e.g. `Europe/Berlin`.
+    #[serde(deserialize_with = "deserialize_tz")]
+    pub timezone: chrono_tz::Tz,
+    /// Where pages, approvals and hand-offs go.
+    pub ops_channel: ChannelId,
+}
+
+/// The people holding one role.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleMembers {
+    /// Slack user ids.
+    #[serde(default)]
+    pub users: Vec<UserId>,
+    /// Slack user group ids; every member holds the role.
+    #[serde(default)]
+    pub usergroups: Vec<UsergroupId>,
+}
+
+/// One customer (tenant).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerConfig {
+    /// Display name, e.g. "ACME Corp".
+    pub name: String,
+    /// Slack Connect channels where this customer talks to us.
+    pub channels: Vec<ChannelId>,
+}
+
+/// Where `commands/*.yaml` are read from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandsConfig {
+    /// A folder of one YAML file per verb, relative to the config file.
+    #[serde(default = "default_commands_path")]
+    pub path: PathBuf,
+}
+
+impl Default for CommandsConfig {
+    fn default() -> Self {
+        Self {
+            path: default_commands_path(),
+        }
+    }
+}
+
+fn default_commands_path() -> PathBuf {
+    PathBuf::from("commands")
+}
+
+fn deserialize_tz<'de, D: serde::Deserializer<'de>>(d: D) -> Result<chrono_tz::Tz, D::Error> {
+    let name = String::deserialize(d)?;
+    name.parse().map_err(|_| {
+        serde::de::Error::custom(format!(
+            "`{name}` is not an IANA time zone: write one like Europe/Berlin or America/New_York"
+        ))
+    })
+}
+
+/// Why the configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {file}: {source}")]
+    Read {
+        /// The file.
+        file: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The YAML did not match the expected shape.
+    #[error("{file}: {message}")]
+    Parse {
+        /// The file.
+        file: String,
+        /// serde's message, naming the field, what is expected and the line.
+        message: String,
+    },
+    /// The YAML was well formed but a value is not acceptable.
+    #[error("{file}: {field}: {message}")]
+    Invalid {
+        /// The file.
+        file: String,
+        /// The field's path, e.g. `customers.acme.channels`.
+        field: String,
+        /// What is wrong and what to write instead.
+        message: String,
+    },
+}
+
+/// A loaded configuration with where it came from.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The configuration.
+    pub config: Config,
+    /// The file it was read from, or `None` for the bundled example.
+    pub file: Option<PathBuf>,
+    /// The folder relative paths in the config are resolved against.
+    pub base_dir: PathBuf,
+}
+
+impl Loaded {
+    /// A name for messages: the file path, or "the bundled example configuration".
+    pub fn source_name(&self) -> String {
+        match &self.file {
+            Some(path) => path.display().to_string(),
+            None => "the bundled example configuration".to_string(),
+        }
+    }
+
+    /// Resolves a path from the config against the config file's folder.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.base_dir.join(path)
+        }
+    }
+}
+
+/// Loads the configuration: the given file, else `watchkeeper.yaml` in the working
+/// directory, else the bundled example.
+pub fn load(explicit: Option<&Path>) -> Result<Loaded, ConfigError> {
+    let file = match explicit {
+        Some(path) => Some(path.to_path_buf()),
+        None => {
+            let default = PathBuf::from(DEFAULT_FILE);
+            default.exists().then_some(default)
+        }
+    };
+    match file {
+        Some(path) => {
+            let name = path.display().to_string();
+            let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                file: name.clone(),
+                source,
+            })?;
+            let config = parse(&name, &text)?;
+            let base_dir = path
+                .parent()
+                .map(Path::to_path_buf)
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or_else(|| PathBuf::from("."));
+            Ok(Loaded {
+                config,
+                file: Some(path),
+                base_dir,
+            })
+        }
+        None => Ok(Loaded {
+            config: parse("examples/watchkeeper.yaml (bundled)", BUNDLED_EXAMPLE)?,
+            file: None,
+            base_dir: PathBuf::from("."),
+        }),
+    }
+}
+
+/// Parses and checks configuration text; `file` names it in errors.
+pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
+    let config: Config = serde_yaml::from_str(text).map_err(|err| ConfigError::Parse {
+        file: file.to_string(),
+        message: err.to_string(),
+    })?;
+    check(file, &config)?;
+    Ok(config)
+}
+
+fn check(file: &str, config: &Config) -> Result<(), ConfigError> {
+    let invalid = |field: String, message: String| ConfigError::Invalid {
+        file: file.to_string(),
+        field,
+        message,
+    };
+    if config.roles.contains_key(&Role::Customer) {
+        return Err(invalid(
+            "roles.customer".into(),
+            "the customer role is given by the channel, not by config: remove this entry and register the channel under customers".into(),
+        ));
+    }
+    let mut seen: BTreeMap<&ChannelId, &TenantId> = BTreeMap::new();
+    for (tenant, customer) in &config.customers {
+        if customer.channels.is_empty() {
+            return Err(invalid(
+                format!("customers.{tenant}.channels"),
+                "expected at least one Slack channel id, e.g. [C0ACME]".into(),
+            ));
+        }
+        for channel in &customer.channels {
+            if channel == &config.team.ops_channel {
+                return Err(invalid(
+                    format!("customers.{tenant}.channels"),
+                    format!("{channel} is the ops channel; a customer needs a channel of its own"),
+                ));
+            }
+            if let Some(other) = seen.insert(channel, tenant) {
+                return Err(invalid(
+                    format!("customers.{tenant}.channels"),
+                    format!("{channel} is already registered to customer {other}; a channel belongs to one customer"),
+                ));
+            }
+        }
+    }
+    for (role, members) in &config.roles {
+        if members.users.is_empty() && members.usergroups.is_empty() {
+            return Err(invalid(
+                format!("roles.{role}"),
+                "expected users: [U…] and/or usergroups: [S…]".into(),
+            ));
+        }
+        for group in &members.usergroups {
+            if !group.as_str().starts_with('S') {
+                return Err(invalid(
+                    format!("roles.{role}.usergroups"),
+                    format!("`{group}` is not a Slack user group id (they start with S)"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bundled_example_is_valid() {
+        let config = parse("example", BUNDLED_EXAMPLE).unwrap();
+        assert!(!config.customers.is_empty());
+    }
+
+    #[test]
+    fn a_typo_names_the_field_and_the_line() {
+        let text = BUNDLED_EXAMPLE.replacen("channels:", "chanels:", 1);
+        let err = parse("cfg.yaml", &text).unwrap_err().to_string();
+        assert!(err.starts_with("cfg.yaml: "), "{err}");
+        assert!(err.contains("chanels"), "{err}");
+        assert!(err.contains("line"), "{err}");
+    }
+
+    #[test]
+    fn a_channel_cannot_belong_to_two_customers() {
+        let text = "team: { name: T, slack_team_id: T1, timezone: Europe/Berlin, ops_channel: C0 }\n\
+                    customers:\n  a: { name: A, channels: [C1] }\n  b: { name: B, channels: [C1] }\n";
+        let err = parse("x.yaml", text).unwrap_err().to_string();
+        assert!(err.contains("customers.b.channels"), "{err}");
+        assert!(err.contains("already registered to customer a"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_time_zone_says_what_to_write() {
+        let text = "team: { name: T, slack_team_id: T1, timezone: Mars/Olympus, ops_channel: C0 }\n";
+        let err = parse("x.yaml", text).unwrap_err().to_string();
+        assert!(err.contains("Mars/Olympus"), "{err}");
+        assert!(err.contains("Europe/Berlin"), "{err}");
+    }
+}

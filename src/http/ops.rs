@@ -1,0 +1,35 @@
+//! `/healthz` (the process is up), `/readyz` (store reachable, migrations
+//! applied, not draining) and `/metrics`.
+
+use super::HttpState;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use std::sync::atomic::Ordering;
+
+pub async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+pub async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
+    if !state.ready.load(Ordering::Acquire) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "not ready: starting or draining\n");
+    }
+    if !state.store.is_ready().await {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: database unreachable or migrations pending\n",
+        );
+    }
+    (StatusCode::OK, "ready\n")
+}
+
+pub async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+}

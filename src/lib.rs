@@ -1,0 +1,16 @@
+//! Watchkeeper: a chat-ops bot for teams that support customers' Kubernetes
+//! platforms over Slack. See ARCHITECTURE.md for the map.
+
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod chat;
+pub mod clock;
+pub mod config;
+pub mod dispatch;
+pub mod http;
+pub mod ids;
+pub mod ingress;
+pub mod metrics;
+pub mod slack_manifest;
+pub mod store;

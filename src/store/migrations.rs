@@ -1,0 +1,77 @@
+//! Embedded migrations, one folder per backend (`migrations/sqlite`,
+//! `migrations/postgres`). Applied migrations are never edited: add a new file.
+
+use super::{Backend, StoreError};
+use futures::future::BoxFuture;
+use sqlx::AnyPool;
+use sqlx::error::BoxDynError;
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use std::borrow::Cow;
+
+/// (version, description, SQL) for each backend, in order.
+type Files = &'static [(i64, &'static str, &'static str)];
+
+const SQLITE: Files = &[(
+    1,
+    "foundation",
+    include_str!("../../migrations/sqlite/0001_foundation.sql"),
+)];
+
+const POSTGRES: Files = &[(
+    1,
+    "foundation",
+    include_str!("../../migrations/postgres/0001_foundation.sql"),
+)];
+
+#[derive(Debug)]
+struct Embedded(Files);
+
+impl MigrationSource<'static> for Embedded {
+    fn resolve(self) -> BoxFuture<'static, Result<Vec<Migration>, BoxDynError>> {
+        Box::pin(async move {
+            Ok(self
+                .0
+                .iter()
+                .map(|(version, description, sql)| {
+                    Migration::new(
+                        *version,
+                        Cow::Borrowed(*description),
+                        MigrationType::Simple,
+                        Cow::Borrowed(*sql),
+                        false,
+                    )
+                })
+                .collect())
+        })
+    }
+}
+
+fn files(backend: Backend) -> Files {
+    match backend {
+        Backend::Sqlite => SQLITE,
+        Backend::Postgres => POSTGRES,
+    }
+}
+
+/// Applies what is pending; returns how many migrations were new.
+pub async fn apply(pool: &AnyPool, backend: Backend) -> Result<usize, StoreError> {
+    let before = applied_count(pool).await.unwrap_or(0);
+    let migrator = Migrator::new(Embedded(files(backend))).await?;
+    migrator.run(pool).await?;
+    let after = applied_count(pool).await?;
+    Ok(usize::try_from(after - before).unwrap_or(0))
+}
+
+/// True when every embedded migration is recorded as applied.
+pub async fn all_applied(pool: &AnyPool, backend: Backend) -> Result<bool, StoreError> {
+    let count = applied_count(pool).await?;
+    Ok(count >= i64::try_from(files(backend).len()).unwrap_or(i64::MAX))
+}
+
+async fn applied_count(pool: &AnyPool) -> Result<i64, StoreError> {
+    let count: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = TRUE")
+            .fetch_one(pool)
+            .await?;
+    Ok(count)
+}
