@@ -16,8 +16,13 @@ pub fn from_event(auth: &Authorizer, event: Event) -> Option<Inbound> {
                 ChannelId::new(m.channel),
                 m.thread_ts.clone().map(MessageTs::new),
             );
-            // Classic bot messages have no user; attribute them to the bot id-less "bot".
-            let user = m.user.unwrap_or_else(|| "USLACKBOT".to_string());
+            // Classic bot messages have no user; they are attributed to Slackbot and
+            // marked as from a bot. A human message without a user is not ours to act on.
+            let user = match (m.user, m.from_bot) {
+                (Some(user), _) => user,
+                (None, true) => "USLACKBOT".to_string(),
+                (None, false) => return None,
+            };
             let actor = auth.actor(UserId::new(user), m.user_team.map(TeamId::new), &place);
             Some(Inbound {
                 actor,

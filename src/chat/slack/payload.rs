@@ -194,12 +194,15 @@ pub fn parse_event(event: Value) -> Result<Event, PayloadError> {
         }
         "reaction_added" | "reaction_removed" => {
             let raw: RawReaction = serde_json::from_value(event).map_err(shape)?;
-            let (Some(channel), Some(item_ts)) = (raw.item.channel, raw.item.ts) else {
+            let (Some(channel), Some(item_ts)) = (id(raw.item.channel), id(raw.item.ts)) else {
                 // Reactions on files have no channel/ts: nothing of ours.
                 return Ok(Event::Ignored(kind));
             };
+            let Some(user) = id(Some(raw.user)) else {
+                return Ok(Event::Ignored(kind));
+            };
             Ok(Event::Reaction(ReactionPayload {
-                user: raw.user,
+                user,
                 reaction: raw.reaction,
                 channel,
                 item_ts,
@@ -210,9 +213,21 @@ pub fn parse_event(event: Value) -> Result<Event, PayloadError> {
     }
 }
 
-fn message(raw: RawMessage) -> Option<MessagePayload> {
+/// An id as Slack sends it, with `""` (as in Slack's blanked schema samples) read as absent.
+fn id(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.trim().is_empty())
+}
+
+fn message(mut raw: RawMessage) -> Option<MessagePayload> {
     use crate::chat::MessageChange;
-    let channel = raw.channel.clone()?;
+    let channel = id(raw.channel.take())?;
+    raw.user = id(raw.user);
+    raw.ts = id(raw.ts);
+    raw.thread_ts = id(raw.thread_ts);
+    raw.bot_id = id(raw.bot_id);
+    raw.user_team = id(raw.user_team);
+    raw.team = id(raw.team);
+    raw.subtype = id(raw.subtype);
     match raw.subtype.as_deref() {
         None | Some("thread_broadcast") | Some("file_share") | Some("bot_message") | Some("me_message") => {
             Some(MessagePayload {
@@ -229,35 +244,30 @@ fn message(raw: RawMessage) -> Option<MessagePayload> {
         Some("message_changed") => {
             let new = raw.message?;
             let previous = raw.previous_message;
-            let ts = new
-                .ts
-                .clone()
-                .or_else(|| previous.as_ref().and_then(|p| p.ts.clone()))?;
+            let ts = id(new.ts.clone()).or_else(|| previous.as_ref().and_then(|p| id(p.ts.clone())))?;
             Some(MessagePayload {
                 channel,
-                from_bot: new.bot_id.is_some(),
-                user: new.user.clone(),
-                user_team: new.user_team.clone().or(new.team.clone()),
+                from_bot: id(new.bot_id.clone()).is_some(),
+                user: id(new.user.clone()),
+                user_team: id(new.user_team.clone()).or(id(new.team.clone())),
                 ts,
-                thread_ts: new.thread_ts.clone(),
+                thread_ts: id(new.thread_ts.clone()),
                 text: new.text.clone().unwrap_or_default(),
                 change: MessageChange::Edited,
             })
         }
         Some("message_deleted") => {
             let previous = raw.previous_message;
-            let ts = raw
-                .deleted_ts
-                .or_else(|| previous.as_ref().and_then(|p| p.ts.clone()))?;
+            let ts = id(raw.deleted_ts).or_else(|| previous.as_ref().and_then(|p| id(p.ts.clone())))?;
             Some(MessagePayload {
                 channel,
-                from_bot: previous.as_ref().is_some_and(|p| p.bot_id.is_some()),
-                user: previous.as_ref().and_then(|p| p.user.clone()),
+                from_bot: previous.as_ref().is_some_and(|p| id(p.bot_id.clone()).is_some()),
+                user: previous.as_ref().and_then(|p| id(p.user.clone())),
                 user_team: previous
                     .as_ref()
-                    .and_then(|p| p.user_team.clone().or(p.team.clone())),
+                    .and_then(|p| id(p.user_team.clone()).or(id(p.team.clone()))),
                 ts,
-                thread_ts: previous.and_then(|p| p.thread_ts),
+                thread_ts: previous.and_then(|p| id(p.thread_ts)),
                 text: String::new(),
                 change: MessageChange::Deleted,
             })
@@ -294,12 +304,32 @@ pub struct CommandPayload {
 
 /// Parses a slash-command form body (`application/x-www-form-urlencoded`).
 pub fn parse_command_form(body: &[u8]) -> Result<CommandPayload, PayloadError> {
-    serde_urlencoded::from_bytes(body).map_err(|e| PayloadError::Shape(format!("slash command: {e}")))
+    let command: CommandPayload = serde_urlencoded::from_bytes(body)
+        .map_err(|e| PayloadError::Shape(format!("slash command: {e}")))?;
+    command.checked()
 }
 
 /// Parses a slash command from a Socket Mode payload.
 pub fn parse_command_value(value: Value) -> Result<CommandPayload, PayloadError> {
-    serde_json::from_value(value).map_err(|e| PayloadError::Shape(format!("slash command: {e}")))
+    let command: CommandPayload = serde_json::from_value(value)
+        .map_err(|e| PayloadError::Shape(format!("slash command: {e}")))?;
+    command.checked()
+}
+
+impl CommandPayload {
+    /// Refuses a command without a user or channel: it could not be answered or authorised.
+    fn checked(mut self) -> Result<Self, PayloadError> {
+        if self.user_id.trim().is_empty() || self.channel_id.trim().is_empty() {
+            return Err(PayloadError::Shape(
+                "slash command without user_id or channel_id".into(),
+            ));
+        }
+        self.team_id = id(self.team_id);
+        self.user_team = id(self.user_team);
+        self.response_url = id(self.response_url);
+        self.trigger_id = id(self.trigger_id);
+        Ok(self)
+    }
 }
 
 /// An interactivity payload we act on.
@@ -434,7 +464,10 @@ pub fn parse_interaction_form(body: &[u8]) -> Result<Interaction, PayloadError> 
 /// Parses an interactivity payload (HTTP `payload=` or Socket Mode `interactive`).
 pub fn parse_interaction_value(value: Value) -> Result<Interaction, PayloadError> {
     let raw: RawInteraction = serde_json::from_value(value).map_err(shape)?;
-    let user = raw.user.ok_or_else(|| PayloadError::Shape("interaction without user".into()));
+    let user = raw
+        .user
+        .filter(|u| !u.id.trim().is_empty())
+        .ok_or_else(|| PayloadError::Shape("interaction without a user id".into()));
     match raw.kind.as_str() {
         "block_actions" => {
             let user = user?;
@@ -447,10 +480,10 @@ pub fn parse_interaction_value(value: Value) -> Result<Interaction, PayloadError
             let message = raw.message.unwrap_or_default();
             Ok(Interaction::BlockAction(BlockActionPayload {
                 user: user.id,
-                user_team: user.team_id,
-                channel: raw.channel.map(|c| c.id).or(container.channel_id),
-                message_ts: container.message_ts.or(message.ts),
-                thread_ts: container.thread_ts.or(message.thread_ts),
+                user_team: id(user.team_id),
+                channel: id(raw.channel.map(|c| c.id)).or(id(container.channel_id)),
+                message_ts: id(container.message_ts).or(id(message.ts)),
+                thread_ts: id(container.thread_ts).or(id(message.thread_ts)),
                 value: action
                     .value
                     .or(action.selected_option.map(|o| o.value))
@@ -475,7 +508,7 @@ pub fn parse_interaction_value(value: Value) -> Result<Interaction, PayloadError
             }
             Ok(Interaction::ViewSubmission(ViewSubmissionPayload {
                 user: user.id,
-                user_team: user.team_id,
+                user_team: id(user.team_id),
                 callback_id: view.callback_id.unwrap_or_default(),
                 private_metadata: view.private_metadata,
                 values,

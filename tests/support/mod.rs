@@ -1,0 +1,276 @@
+//! The integration-test harness: the real router on a random port, a fresh
+//! SQLite or PostgreSQL database, and a fake Slack Web API. Requests are
+//! signed the way Slack signs them and sent over real HTTP.
+
+#![allow(dead_code)]
+
+pub mod fake_slack;
+
+use fake_slack::FakeSlack;
+use serde_json::Value;
+use std::path::PathBuf;
+use watchkeeper::app::{Server, Settings};
+use watchkeeper::chat::slack::SigningSecret;
+use watchkeeper::clock::Clock;
+
+/// The signing secret of the test app.
+pub const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+/// The bot token the fake Slack accepts.
+pub const BOT_TOKEN: &str = "xoxb-test-token";
+/// Our workspace in the example config.
+pub const STAFF_TEAM: &str = "T0STAFF";
+
+/// Which database a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Db {
+    /// A fresh SQLite file.
+    Sqlite,
+    /// A fresh PostgreSQL database.
+    Postgres,
+}
+
+/// The PostgreSQL server tests use: `WATCHKEEPER_TEST_POSTGRES_URL`, else the
+/// local default. `None` (test skipped) only outside CI; in CI a missing
+/// PostgreSQL fails the test.
+pub async fn postgres_admin_url() -> Option<String> {
+    let url = std::env::var("WATCHKEEPER_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
+    sqlx::any::install_default_drivers();
+    let connected = {
+        use sqlx::Connection;
+        sqlx::AnyConnection::connect(&url).await
+    };
+    match connected {
+        Ok(_) => Some(url),
+        Err(err) => {
+            if std::env::var_os("CI").is_some() {
+                panic!("PostgreSQL is required in CI but {url} is unreachable: {err}");
+            }
+            eprintln!("skipping PostgreSQL test: {url} is unreachable ({err}); set WATCHKEEPER_TEST_POSTGRES_URL");
+            None
+        }
+    }
+}
+
+/// A fresh, empty database for one test.
+pub struct TestDb {
+    /// Its URL.
+    pub url: String,
+    admin: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    /// Creates one; `None` when PostgreSQL is wanted but absent outside CI.
+    pub async fn create(db: Db) -> Option<Self> {
+        match db {
+            Db::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let path: PathBuf = dir.path().join("wk.db");
+                Some(Self {
+                    url: format!("sqlite://{}", path.display()),
+                    admin: None,
+                    _dir: Some(dir),
+                })
+            }
+            Db::Postgres => {
+                use sqlx::{Connection, Executor};
+                let admin = postgres_admin_url().await?;
+                let name = format!("wk_test_{:016x}", rand::random::<u64>());
+                let mut conn = sqlx::AnyConnection::connect(&admin).await.unwrap();
+                conn.execute(format!("CREATE DATABASE {name}").as_str())
+                    .await
+                    .unwrap();
+                let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+                Some(Self {
+                    url: format!("{base}/{name}"),
+                    admin: Some((admin, name)),
+                    _dir: None,
+                })
+            }
+        }
+    }
+
+    /// Drops a PostgreSQL test database.
+    pub async fn drop_db(self) {
+        use sqlx::{Connection, Executor};
+        if let Some((admin, name)) = self.admin {
+            if let Ok(mut conn) = sqlx::AnyConnection::connect(&admin).await {
+                let _ = conn
+                    .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                    .await;
+            }
+        }
+    }
+}
+
+/// The real service, a fake Slack and a client that signs like Slack.
+pub struct TestApp {
+    /// The running service.
+    pub server: Server,
+    /// `http://127.0.0.1:port`.
+    pub base: String,
+    /// The fake Slack Web API.
+    pub slack: FakeSlack,
+    /// The HTTP client.
+    pub http: reqwest::Client,
+    db: TestDb,
+}
+
+impl TestApp {
+    /// Starts the service on `db` with the example configuration.
+    pub async fn spawn(db: Db) -> Option<Self> {
+        Self::spawn_with(db, |_| {}).await
+    }
+
+    /// Starts the service after letting the test adjust the settings.
+    pub async fn spawn_with(db: Db, adjust: impl FnOnce(&mut Settings)) -> Option<Self> {
+        let db = TestDb::create(db).await?;
+        let slack = FakeSlack::start(BOT_TOKEN).await;
+        let mut settings = Settings {
+            config: Some(repo_path("examples/watchkeeper.yaml")),
+            database_url: db.url.clone(),
+            listen: "127.0.0.1:0".into(),
+            signing_secret: Some(SECRET.into()),
+            bot_token: Some(BOT_TOKEN.into()),
+            app_token: None,
+            slack_api_url: slack.api_url.clone(),
+        };
+        adjust(&mut settings);
+        let server = Server::start(&settings, Clock::system())
+            .await
+            .expect("service starts");
+        let base = format!("http://{}", server.addr);
+        Some(Self {
+            server,
+            base,
+            slack,
+            http: reqwest::Client::new(),
+            db,
+        })
+    }
+
+    /// Stops the service and drops its database.
+    pub async fn stop(self) {
+        self.server.shutdown().await;
+        self.db.drop_db().await;
+    }
+
+    /// POSTs a body signed with the app's secret at the current time.
+    pub async fn post_signed(&self, path: &str, content_type: &str, body: &[u8]) -> reqwest::Response {
+        let ts = chrono::Utc::now().timestamp().to_string();
+        let signature = SigningSecret::new(SECRET).sign(&ts, body);
+        self.http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .header("x-slack-request-timestamp", ts)
+            .header("x-slack-signature", signature)
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Runs `/wk <text>` as `user` of `team` in `channel`; returns Slack's JSON reply.
+    pub async fn command(&self, user: &str, team: &str, channel: &str, text: &str) -> Value {
+        let body = serde_urlencoded::to_string([
+            ("token", "legacy"),
+            ("team_id", team),
+            ("team_domain", "example"),
+            ("channel_id", channel),
+            ("channel_name", "support"),
+            ("user_id", user),
+            ("user_name", "someone"),
+            ("command", "/wk"),
+            ("text", text),
+            ("api_app_id", "A0WATCH"),
+            ("response_url", &format!("{}/cmd", self.slack.response_base)),
+            ("trigger_id", "1.2.3"),
+        ])
+        .unwrap();
+        let response = self
+            .post_signed("/slack/commands", "application/x-www-form-urlencoded", body.as_bytes())
+            .await;
+        assert_eq!(response.status(), 200, "slash command answered");
+        response.json().await.unwrap()
+    }
+
+    /// POSTs a JSON events body.
+    pub async fn event(&self, body: &Value) -> reqwest::Response {
+        self.post_signed("/slack/events", "application/json", body.to_string().as_bytes())
+            .await
+    }
+
+    /// GETs a path; returns status and body.
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+}
+
+/// A path inside the repository.
+pub fn repo_path(relative: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+/// A fixture from `../shared/fixtures`.
+pub fn fixture(relative: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures")
+        .join(relative);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Every file with `extension` under a fixtures folder, sorted.
+pub fn fixtures_in(folder: &str, extension: &str) -> Vec<(String, String)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures")
+        .join(folder);
+    let mut files: Vec<_> = walk(&dir)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == extension))
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            (p.strip_prefix(&dir).unwrap().display().to_string(), text)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// Runs a scenario on SQLite and on PostgreSQL as two tests.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name(super::support::Db::Sqlite).await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name(super::support::Db::Postgres).await;
+                }
+            }
+        )*
+    };
+}
