@@ -5,18 +5,24 @@
 use crate::audit::AuditLog;
 use crate::auth::{Authorizer, UsergroupDirectory};
 use crate::chat::console::{self, ConsoleChat};
+use crate::chat::slack::limits::SlackLimits;
 use crate::chat::slack::web::{ClientSetupError, DEFAULT_API_URL, SlackWebChat};
 use crate::chat::slack::{SigningSecret, socket_mode};
-use crate::chat::{Chat, ChatError, Outgoing, Posted};
+use crate::chat::{Chat, ChatError, Destination, Modal, Outgoing, Posted};
 use crate::clock::Clock;
-use crate::config::{self, ConfigError, Loaded};
+use crate::config::{self, Config, ConfigError, Loaded};
 use crate::dispatch::manifest::ManifestError;
 use crate::dispatch::{self, DispatchError, Dispatcher, Env, Manifest};
+use crate::faults::Faults;
 use crate::http::{self, HttpState};
-use crate::ingress::Ingress;
+use crate::ids::{ChannelId, MessageTs};
+use crate::ingress::{InboxHandler, Ingress};
 use crate::metrics::Metrics;
+use crate::outbox::{Outbox, SlackEffect, SlackSink};
+use crate::scheduler::{Recurrence, ScheduleDef, Scheduler, TimerHandler, builtin};
 use crate::slack_manifest;
 use crate::store::{self, Store, StoreError};
+use crate::workers::Workers;
 use futures::future::BoxFuture;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -98,6 +104,30 @@ pub fn load(settings: &Settings) -> Result<(Loaded, Manifest), AppError> {
     Ok((loaded, manifest))
 }
 
+/// How a [`Core`] runs: its clock, its identity among replicas, and whether
+/// its workers run in the background (`serve`) or are driven by hand (tests
+/// and the console, on a virtual clock).
+#[derive(Clone)]
+pub struct Runtime {
+    /// Business time.
+    pub clock: Clock,
+    /// Run the inbox, timer and outbox loops in the background.
+    pub background_workers: bool,
+    /// Crash points, for tests and drills.
+    pub faults: Option<Arc<dyn Faults>>,
+}
+
+impl Runtime {
+    /// The production runtime: system clock, background workers.
+    pub fn production() -> Self {
+        Self {
+            clock: Clock::system(),
+            background_workers: true,
+            faults: None,
+        }
+    }
+}
+
 /// The parts shared by `serve` and `console`.
 pub struct Core {
     /// The configuration as loaded.
@@ -106,31 +136,88 @@ pub struct Core {
     pub store: Store,
     /// The dispatcher.
     pub dispatcher: Dispatcher,
+    /// The scheduler and outbox workers.
+    pub workers: Workers,
     /// User-group membership.
     pub directory: UsergroupDirectory,
+    /// Metrics.
+    pub metrics: Metrics,
     audit_task: JoinHandle<()>,
 }
 
 impl Core {
-    /// Loads everything and opens (and migrates) the store.
-    pub async fn build(settings: &Settings, clock: Clock) -> Result<Self, AppError> {
+    /// Loads everything, opens (and migrates) the store and prepares the workers
+    /// of replica `instance`, which deliver through `chat` (within Slack's rate
+    /// limits when `limited`).
+    pub async fn build(
+        settings: &Settings,
+        runtime: &Runtime,
+        instance: &str,
+        chat: Arc<dyn Chat>,
+        limited: bool,
+    ) -> Result<Self, AppError> {
         let (loaded, manifest) = load(settings)?;
+        let config = &loaded.config;
+        let clock = runtime.clock.clone();
         let store = Store::open(&settings.database_url).await?;
+        let metrics = Metrics::default();
         let (audit, audit_task) = AuditLog::spawn(store.clone());
-        let directory = UsergroupDirectory::from_config(&loaded.config);
-        let authorizer = Authorizer::new(&loaded.config, directory.clone());
+        let directory = UsergroupDirectory::from_config(config);
+        let authorizer = Authorizer::new(config, directory.clone());
         let env = Env {
             manifest,
             authorizer,
-            config: Arc::new(loaded.config.clone()),
-            clock,
+            config: Arc::new(config.clone()),
+            clock: clock.clone(),
         };
-        let dispatcher = Dispatcher::new(env, audit)?;
+        let dispatcher = Dispatcher::new(env, audit, store.clone(), Vec::new())?;
+        let lease = config.workers.lease.as_chrono();
+        let handlers: Vec<Arc<dyn TimerHandler>> = vec![
+            Arc::new(InboxHandler::new(dispatcher.clone())),
+            Arc::new(builtin::Notify),
+            Arc::new(builtin::Housekeeping {
+                retention: config.workers.retention.as_chrono(),
+            }),
+        ];
+        let scheduler = Scheduler::new(
+            store.clone(),
+            clock.clone(),
+            instance,
+            lease,
+            metrics.clone(),
+            handlers,
+            runtime.faults.clone(),
+        );
+        let limits =
+            limited.then(|| Arc::new(SlackLimits::new(&config.slack.rate_limits, clock.clone())));
+        let slack = Arc::new(SlackSink::new(chat, limits, store.clone()));
+        let outbox = Outbox::builder(
+            store.clone(),
+            clock.clone(),
+            instance,
+            lease,
+            metrics.clone(),
+        )
+        .sink::<SlackEffect>(slack)
+        .ops_channel(config.team.ops_channel.clone())
+        .faults(runtime.faults.clone())
+        .build();
+        let workers = Workers::new(
+            scheduler,
+            outbox,
+            store.clone(),
+            clock,
+            metrics.clone(),
+            config.workers.poll.as_std(),
+        );
+        workers.prepare(&schedules(config)).await?;
         Ok(Self {
             loaded,
             store,
             dispatcher,
+            workers,
             directory,
+            metrics,
             audit_task,
         })
     }
@@ -139,23 +226,97 @@ impl Core {
     pub async fn close(self) {
         self.dispatcher.audit().flush().await;
         drop(self.dispatcher);
+        drop(self.workers);
         let _ = tokio::time::timeout(Duration::from_secs(5), self.audit_task).await;
         self.store.close().await;
     }
+}
+
+/// The recurring schedules the configuration declares.
+fn schedules(config: &Config) -> Vec<ScheduleDef> {
+    let mut defs = Vec::new();
+    match Recurrence::parse(&config.workers.housekeeping, config.team.timezone) {
+        Ok(recurrence) => defs.push(ScheduleDef {
+            name: "housekeeping".into(),
+            recurrence,
+            kind: builtin::Housekeeping::KIND.into(),
+            payload: serde_json::Value::Null,
+        }),
+        Err(err) => tracing::error!(error = %err, "workers.housekeeping is not a schedule"),
+    }
+    for announcement in &config.announcements {
+        let tz = announcement.timezone.unwrap_or(config.team.timezone);
+        let Ok(recurrence) = Recurrence::parse(&announcement.cron, tz) else {
+            continue; // refused when the configuration was loaded
+        };
+        let effect = SlackEffect::Post {
+            to: crate::outbox::Target::Channel {
+                channel: announcement.channel.clone(),
+                thread: None,
+            },
+            reply: crate::chat::Reply::text(announcement.text.clone()).in_channel(),
+        };
+        defs.push(ScheduleDef {
+            name: format!("announcement:{}", announcement.name),
+            recurrence,
+            kind: builtin::Notify::KIND.into(),
+            payload: serde_json::to_value(builtin::NotifyPayload { effect }).unwrap_or_default(),
+        });
+    }
+    defs
 }
 
 /// The chat side when no bot token is configured: inline replies still work,
 /// anything else is refused with a clear log line.
 struct NoBotToken;
 
+fn no_bot_token() -> ChatError {
+    ChatError::Permanent {
+        code: "SLACK_BOT_TOKEN is not set".into(),
+    }
+}
+
 impl Chat for NoBotToken {
     fn send(&self, _message: Outgoing) -> BoxFuture<'_, Result<Posted, ChatError>> {
-        Box::pin(async {
-            Err(ChatError::Permanent {
-                code: "SLACK_BOT_TOKEN is not set".into(),
-            })
-        })
+        Box::pin(async { Err(no_bot_token()) })
     }
+
+    fn react<'a>(
+        &'a self,
+        _channel: &'a ChannelId,
+        _ts: &'a MessageTs,
+        _name: &'a str,
+    ) -> BoxFuture<'a, Result<(), ChatError>> {
+        Box::pin(async { Err(no_bot_token()) })
+    }
+
+    fn open_modal<'a>(
+        &'a self,
+        _trigger_id: &'a str,
+        _modal: &'a Modal,
+    ) -> BoxFuture<'a, Result<(), ChatError>> {
+        Box::pin(async { Err(no_bot_token()) })
+    }
+
+    fn find_posted<'a>(
+        &'a self,
+        _to: &'a Destination,
+        _key: &'a str,
+        _since: chrono::DateTime<chrono::Utc>,
+    ) -> BoxFuture<'a, Result<Option<Posted>, ChatError>> {
+        Box::pin(async { Err(no_bot_token()) })
+    }
+}
+
+/// This replica's name among replicas: host and port. While a process holds
+/// the port no other can have the name, so a process starting under it knows
+/// that whatever work the name had claimed was left by a dead process.
+fn instance_name(addr: &SocketAddr) -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string());
+    format!("{host}:{}", addr.port())
 }
 
 /// A running service.
@@ -171,39 +332,13 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts the service: store, router, Socket Mode when configured.
-    pub async fn start(settings: &Settings, clock: Clock) -> Result<Self, AppError> {
-        let core = Core::build(settings, clock.clone()).await?;
-        let metrics = Metrics::default();
-        let web = match &settings.bot_token {
-            Some(token) => Some(SlackWebChat::new(&settings.slack_api_url, token)?),
-            None => {
-                tracing::warn!("SLACK_BOT_TOKEN is not set: only inline replies to commands will reach Slack");
-                None
-            }
-        };
-        let chat: Arc<dyn Chat> = match &web {
-            Some(web) => Arc::new(web.clone()),
-            None => Arc::new(NoBotToken),
-        };
-        let ingress = Ingress::start(
-            core.dispatcher.clone(),
-            core.store.clone(),
-            chat,
-            clock,
-            metrics.clone(),
-        );
-        if settings.signing_secret.is_none() && settings.app_token.is_none() {
-            tracing::warn!("neither SLACK_SIGNING_SECRET nor SLACK_APP_TOKEN is set: Slack cannot reach this instance");
-        }
-        let ready = Arc::new(AtomicBool::new(false));
-        let state = HttpState {
-            ingress: ingress.clone(),
-            signing_secret: settings.signing_secret.as_deref().map(SigningSecret::new),
-            store: core.store.clone(),
-            metrics: metrics.clone(),
-            ready: ready.clone(),
-        };
+    /// Starts the service on the system clock with background workers.
+    pub async fn start(settings: &Settings) -> Result<Self, AppError> {
+        Self::start_with(settings, Runtime::production()).await
+    }
+
+    /// Starts the service: store, workers, router, Socket Mode when configured.
+    pub async fn start_with(settings: &Settings, runtime: Runtime) -> Result<Self, AppError> {
         let listener = tokio::net::TcpListener::bind(&settings.listen)
             .await
             .map_err(|source| AppError::Listen {
@@ -214,6 +349,40 @@ impl Server {
             addr: settings.listen.clone(),
             source,
         })?;
+        let web = match &settings.bot_token {
+            Some(token) => Some(SlackWebChat::new(&settings.slack_api_url, token)?),
+            None => {
+                tracing::warn!(
+                    "SLACK_BOT_TOKEN is not set: only inline replies to commands will reach Slack"
+                );
+                None
+            }
+        };
+        let chat: Arc<dyn Chat> = match &web {
+            Some(web) => Arc::new(web.clone()),
+            None => Arc::new(NoBotToken),
+        };
+        let core = Core::build(settings, &runtime, &instance_name(&addr), chat, true).await?;
+        let metrics = core.metrics.clone();
+        let ingress = Ingress::new(
+            core.dispatcher.clone(),
+            core.store.clone(),
+            runtime.clock.clone(),
+            metrics.clone(),
+        );
+        if settings.signing_secret.is_none() && settings.app_token.is_none() {
+            tracing::warn!(
+                "neither SLACK_SIGNING_SECRET nor SLACK_APP_TOKEN is set: Slack cannot reach this instance"
+            );
+        }
+        let ready = Arc::new(AtomicBool::new(false));
+        let state = HttpState {
+            ingress: ingress.clone(),
+            signing_secret: settings.signing_secret.as_deref().map(SigningSecret::new),
+            store: core.store.clone(),
+            metrics: metrics.clone(),
+            ready: ready.clone(),
+        };
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();
         let mut http_shutdown = shutdown_rx.clone();
@@ -226,6 +395,9 @@ impl Server {
                 tracing::error!(error = %err, "HTTP server failed");
             }
         }));
+        if runtime.background_workers {
+            tasks.extend(core.workers.spawn(shutdown_rx.clone()));
+        }
         if let (Some(web), Some(app_token)) = (&web, &settings.app_token) {
             tasks.push(tokio::spawn(socket_mode::run(
                 web.clone(),
@@ -263,6 +435,11 @@ impl Server {
         &self.core.dispatcher
     }
 
+    /// The workers, for tests and tools that drive them by hand.
+    pub fn workers(&self) -> &Workers {
+        &self.core.workers
+    }
+
     /// Stops taking work, lets in-flight requests finish, flushes and closes.
     pub async fn shutdown(self) {
         self.ready.store(false, Ordering::Release);
@@ -296,7 +473,7 @@ async fn refresh_usergroups(
 
 /// `watchkeeper serve`: runs until SIGTERM or Ctrl-C.
 pub async fn serve(settings: Settings) -> Result<(), AppError> {
-    let server = Server::start(&settings, Clock::system()).await?;
+    let server = Server::start(&settings).await?;
     wait_for_signal().await;
     tracing::info!("shutting down");
     server.shutdown().await;
@@ -329,12 +506,25 @@ async fn wait_for_signal() {
 pub async fn console(settings: Settings) -> Result<(), AppError> {
     use std::io::IsTerminal;
     let clock = Clock::virtual_at(chrono::Utc::now());
-    let core = Core::build(&settings, clock.clone()).await?;
     let out: console::Output = Arc::new(std::sync::Mutex::new(std::io::stdout()));
-    let chat = Arc::new(ConsoleChat::new(out, clock));
+    let chat = Arc::new(ConsoleChat::new(out, clock.clone()));
+    let runtime = Runtime {
+        clock,
+        background_workers: false,
+        faults: None,
+    };
+    let core = Core::build(&settings, &runtime, "console", chat.clone(), false).await?;
     let interactive = std::io::stdin().is_terminal();
     let input = tokio::io::BufReader::new(tokio::io::stdin());
-    console::run(core.dispatcher.clone(), chat, input, interactive).await?;
+    console::run(
+        core.dispatcher.clone(),
+        core.workers.clone(),
+        core.store.clone(),
+        chat,
+        input,
+        interactive,
+    )
+    .await?;
     core.close().await;
     Ok(())
 }
@@ -370,11 +560,6 @@ pub fn slack_manifest(
     settings: &Settings,
     delivery: &slack_manifest::Delivery,
 ) -> Result<serde_json::Value, AppError> {
-    let (loaded, manifest) = load(settings)?;
-    let name = if loaded.config.team.name.is_empty() {
-        "Watchkeeper".to_string()
-    } else {
-        "Watchkeeper".to_string()
-    };
-    Ok(slack_manifest::build(&manifest, &name, delivery))
+    let (_, manifest) = load(settings)?;
+    Ok(slack_manifest::build(&manifest, "Watchkeeper", delivery))
 }

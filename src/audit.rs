@@ -85,6 +85,9 @@ async fn write(store: &Store, batch: &mut Vec<AuditEntry>) {
             }
         }
     }
-    tracing::error!(entries = batch.len(), "audit entries could not be written and were dropped");
+    tracing::error!(
+        entries = batch.len(),
+        "audit entries could not be written and were dropped"
+    );
     batch.clear();
 }

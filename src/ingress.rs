@@ -1,29 +1,33 @@
 //! Ingress: what happens to a verified Slack payload, whichever way it came
-//! (HTTP or Socket Mode). Events are de-duplicated and queued, and answered at
-//! once; commands are answered inline when quick, else acknowledged and
-//! answered later on their `response_url`; buttons and modals are queued.
+//! (HTTP or Socket Mode).
 //!
-//! The queue keeps inputs of one channel in order and runs channels
-//! concurrently. Nothing here waits on Slack's API while Slack waits for us.
+//! Events and interactions go into the inbox — a durable queue in the store,
+//! de-duplicated by Slack's `event_id` (or the interaction's `trigger_id`) and
+//! run in order per channel — and are acknowledged at once; the inbox worker
+//! runs them through the dispatcher inside one transaction with everything
+//! they cause, so an event is handled exactly once even if the process dies.
+//! Slash commands are answered inline when quick, else acknowledged and
+//! answered later on their `response_url` through the outbox. Nothing here
+//! waits on Slack's API while Slack waits for us.
 
 use crate::chat::slack::inbound;
 use crate::chat::slack::payload::{CommandPayload, EventsBody, Interaction};
-use crate::chat::{Chat, Destination, Inbound, InboundKind, Outgoing, Reply};
+use crate::chat::{Inbound, InboundKind, Reply, Visibility};
 use crate::clock::Clock;
-use crate::dispatch::{Dispatcher, Outcome};
+use crate::dispatch::{CommandError, Dispatcher};
 use crate::metrics::Metrics;
+use crate::outbox::{MessageRef, SlackEffect, Target};
+use crate::scheduler::{HandlerError, TimerHandler};
+use crate::store::timers::{NewTimer, Queue, Timer};
 use crate::store::{Store, StoreError};
-use std::hash::{Hash, Hasher};
-use std::sync::Arc;
+use crate::work::Work;
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 /// How long a slash command may take before we acknowledge and answer later
 /// (Slack gives up after 3 s).
 pub const COMMAND_DEADLINE: Duration = Duration::from_millis(2_500);
-
-/// Workers in the per-channel queue.
-const WORKERS: usize = 8;
 
 /// What to answer Slack for an events body.
 #[derive(Debug, PartialEq, Eq)]
@@ -41,41 +45,31 @@ pub enum EventAck {
 pub struct Ingress {
     dispatcher: Dispatcher,
     store: Store,
-    chat: Arc<dyn Chat>,
     clock: Clock,
     metrics: Metrics,
-    queue: Arc<Vec<mpsc::UnboundedSender<Inbound>>>,
+}
+
+/// The inbox row for an inbound: keyed for de-duplication, laned by channel.
+pub fn inbox_timer(key: String, inbound: &Inbound, now: DateTime<Utc>) -> NewTimer {
+    NewTimer {
+        queue: Queue::Inbox,
+        kind: InboxHandler::KIND.to_string(),
+        key,
+        group: None,
+        lane: Some(format!("channel:{}", inbound.place.channel)),
+        payload: serde_json::to_value(inbound).unwrap_or_default(),
+        due_at: now,
+    }
 }
 
 impl Ingress {
-    /// Starts the queue workers.
-    pub fn start(
-        dispatcher: Dispatcher,
-        store: Store,
-        chat: Arc<dyn Chat>,
-        clock: Clock,
-        metrics: Metrics,
-    ) -> Self {
-        let mut queue = Vec::with_capacity(WORKERS);
-        for _ in 0..WORKERS {
-            let (tx, mut rx) = mpsc::unbounded_channel::<Inbound>();
-            let dispatcher = dispatcher.clone();
-            let chat = chat.clone();
-            tokio::spawn(async move {
-                while let Some(inbound) = rx.recv().await {
-                    let outcome = dispatcher.handle(inbound.clone()).await;
-                    deliver(chat.as_ref(), &inbound, outcome).await;
-                }
-            });
-            queue.push(tx);
-        }
+    /// The ingress in front of `dispatcher`.
+    pub fn new(dispatcher: Dispatcher, store: Store, clock: Clock, metrics: Metrics) -> Self {
         Self {
             dispatcher,
             store,
-            chat,
             clock,
             metrics,
-            queue: Arc::new(queue),
         }
     }
 
@@ -84,13 +78,17 @@ impl Ingress {
         &self.dispatcher
     }
 
-    fn enqueue(&self, inbound: Inbound) {
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        inbound.place.channel.hash(&mut hasher);
-        let index = usize::try_from(hasher.finish() % WORKERS as u64).unwrap_or(0);
-        if self.queue[index].send(inbound).is_err() {
-            tracing::error!("inbound queue worker has stopped");
+    /// Puts an inbound into the inbox; false when its key was seen before.
+    async fn enqueue(&self, key: String, inbound: &Inbound) -> Result<bool, StoreError> {
+        let now = self.clock.now();
+        let new = self
+            .store
+            .insert_timer(&inbox_timer(key, inbound, now), now)
+            .await?;
+        if new {
+            self.store.wakers().wake(crate::store::Wake::Inbox);
         }
+        Ok(new)
     }
 
     /// Handles an Events API body.
@@ -108,23 +106,21 @@ impl Ingress {
                 Ok(EventAck::Accepted)
             }
             EventsBody::Callback(callback) => {
-                if !self
-                    .store
-                    .first_delivery(&callback.event_id, self.clock.now())
-                    .await?
-                {
+                let Some(inbound) =
+                    inbound::from_event(&self.dispatcher.env().authorizer, callback.event)
+                else {
+                    self.metrics.event("ignored");
+                    return Ok(EventAck::Accepted);
+                };
+                let key = format!("slack:event:{}", callback.event_id);
+                if self.enqueue(key, &inbound).await? {
+                    self.metrics.event("accepted");
+                    Ok(EventAck::Accepted)
+                } else {
                     tracing::debug!(event_id = callback.event_id, "duplicate event");
                     self.metrics.event("duplicate");
-                    return Ok(EventAck::Duplicate);
+                    Ok(EventAck::Duplicate)
                 }
-                match inbound::from_event(&self.dispatcher.env().authorizer, callback.event) {
-                    Some(inbound) => {
-                        self.metrics.event("accepted");
-                        self.enqueue(inbound);
-                    }
-                    None => self.metrics.event("ignored"),
-                }
-                Ok(EventAck::Accepted)
             }
         }
     }
@@ -134,36 +130,46 @@ impl Ingress {
     pub async fn command(&self, payload: CommandPayload) -> Reply {
         let inbound = inbound::from_command(&self.dispatcher.env().authorizer, payload);
         let verb = match &inbound.kind {
-            InboundKind::Command(c) => c.text.split_whitespace().next().unwrap_or("help").to_string(),
+            InboundKind::Command(c) => c
+                .text
+                .split_whitespace()
+                .next()
+                .unwrap_or("help")
+                .to_string(),
             _ => String::new(),
         };
         let dispatcher = self.dispatcher.clone();
         let for_task = inbound.clone();
-        let mut task = tokio::spawn(async move { dispatcher.handle(for_task).await });
+        let mut task = tokio::spawn(async move { dispatcher.command(&for_task).await });
         match tokio::time::timeout(COMMAND_DEADLINE, &mut task).await {
-            Ok(Ok(outcome)) => {
-                let reply = outcome.reply.clone().unwrap_or_default();
-                deliver(
-                    self.chat.as_ref(),
-                    &inbound,
-                    Outcome {
-                        reply: None,
-                        effects: outcome.effects,
-                    },
-                )
-                .await;
-                reply
-            }
+            Ok(Ok(reply)) => reply,
             Ok(Err(join)) => {
                 tracing::error!(error = %join, "command handler panicked");
                 Reply::text("Something went wrong on our side; please try again in a minute.")
             }
             Err(_) => {
-                let chat = self.chat.clone();
+                let store = self.store.clone();
+                let clock = self.clock.clone();
                 tokio::spawn(async move {
-                    match task.await {
-                        Ok(outcome) => deliver(chat.as_ref(), &inbound, outcome).await,
-                        Err(join) => tracing::error!(error = %join, "command handler panicked"),
+                    let reply = match task.await {
+                        Ok(reply) => reply,
+                        Err(join) => {
+                            tracing::error!(error = %join, "command handler panicked");
+                            return;
+                        }
+                    };
+                    let key = format!("late-reply:{:016x}", rand::random::<u64>());
+                    let effect = SlackEffect::Post {
+                        to: reply_target(&inbound, reply.visibility),
+                        reply,
+                    };
+                    let mut work = Work::new(store, clock.now());
+                    let recorded = match work.effect(&key, &effect).await {
+                        Ok(_) => work.commit().await,
+                        Err(err) => Err(err),
+                    };
+                    if let Err(err) = recorded {
+                        tracing::error!(error = %err, "could not record a late command reply");
                     }
                 });
                 let text = self
@@ -178,56 +184,100 @@ impl Ingress {
         }
     }
 
-    /// Handles a button click or modal submission.
-    pub fn interaction(&self, interaction: Interaction) {
+    /// Handles a button click or modal submission: into the inbox.
+    pub async fn interaction(&self, interaction: Interaction) -> Result<(), StoreError> {
         let auth = &self.dispatcher.env().authorizer;
-        let inbound = match interaction {
-            Interaction::BlockAction(action) => inbound::from_block_action(auth, action),
-            Interaction::ViewSubmission(view) => inbound::from_view_submission(auth, view),
+        let (inbound, trigger) = match interaction {
+            Interaction::BlockAction(action) => {
+                let trigger = action.trigger_id.clone();
+                (inbound::from_block_action(auth, action), trigger)
+            }
+            Interaction::ViewSubmission(view) => {
+                let trigger = view.trigger_id.clone();
+                (inbound::from_view_submission(auth, view), trigger)
+            }
             Interaction::Ignored(kind) => {
                 tracing::debug!(kind, "ignoring interaction");
-                return;
+                return Ok(());
             }
         };
-        self.enqueue(inbound);
+        let key = match trigger {
+            Some(trigger) => format!("slack:interaction:{trigger}"),
+            None => format!("slack:interaction:{:016x}", rand::random::<u64>()),
+        };
+        if !self.enqueue(key, &inbound).await? {
+            tracing::debug!("duplicate interaction");
+        }
+        Ok(())
     }
 }
 
 /// Where the reply to an input goes when it is not answered inline.
-fn reply_destination(inbound: &Inbound, visibility: crate::chat::Visibility) -> Destination {
+pub fn reply_target(inbound: &Inbound, visibility: Visibility) -> Target {
     let response_url = match &inbound.kind {
         InboundKind::Command(c) => c.response_url.clone(),
         InboundKind::BlockAction(a) => a.response_url.clone(),
         _ => None,
     };
-    let ephemeral = visibility == crate::chat::Visibility::Ephemeral;
+    let ephemeral = visibility == Visibility::Ephemeral;
+    let thread = inbound.place.thread.clone().map(MessageRef::Ts);
     match response_url {
-        Some(url) => Destination::ResponseUrl { url, ephemeral },
-        None if ephemeral => Destination::Ephemeral {
+        Some(url) => Target::ResponseUrl { url, ephemeral },
+        None if ephemeral => Target::Ephemeral {
             channel: inbound.place.channel.clone(),
             user: inbound.actor.user.clone(),
-            thread: inbound.place.thread.clone(),
+            thread,
         },
-        None => Destination::Channel {
+        None => Target::Channel {
             channel: inbound.place.channel.clone(),
-            thread: inbound.place.thread.clone(),
+            thread,
         },
     }
 }
 
-/// Sends an outcome's reply and effects through the chat side.
-pub async fn deliver(chat: &dyn Chat, inbound: &Inbound, outcome: Outcome) {
-    let mut messages = Vec::new();
-    if let Some(reply) = outcome.reply {
-        messages.push(Outgoing {
-            to: reply_destination(inbound, reply.visibility),
-            reply,
-        });
+/// Runs inbox rows: one inbound through the dispatcher, inside the row's
+/// transaction, with its reply recorded for the outbox.
+pub struct InboxHandler {
+    dispatcher: Dispatcher,
+}
+
+impl InboxHandler {
+    /// The kind of inbox rows.
+    pub const KIND: &'static str = "slack.inbound";
+
+    /// A handler in front of `dispatcher`.
+    pub fn new(dispatcher: Dispatcher) -> Self {
+        Self { dispatcher }
     }
-    messages.extend(outcome.effects);
-    for message in messages {
-        if let Err(err) = chat.send(message).await {
-            tracing::warn!(error = %err, "could not deliver a message");
-        }
+}
+
+impl TimerHandler for InboxHandler {
+    fn kind(&self) -> &'static str {
+        Self::KIND
+    }
+
+    fn fire<'a>(
+        &'a self,
+        timer: &'a Timer,
+        work: &'a mut Work,
+    ) -> BoxFuture<'a, Result<(), HandlerError>> {
+        Box::pin(async move {
+            let inbound: Inbound = serde_json::from_value(timer.payload.clone())
+                .map_err(|e| HandlerError::Permanent(format!("unreadable inbox row: {e}")))?;
+            match self.dispatcher.handle(&inbound, work).await {
+                Ok(Some(reply)) => {
+                    let effect = SlackEffect::Post {
+                        to: reply_target(&inbound, reply.visibility),
+                        reply,
+                    };
+                    work.effect(&format!("{}:reply", timer.key), &effect)
+                        .await?;
+                    Ok(())
+                }
+                Ok(None) => Ok(()),
+                Err(CommandError::Internal(source)) => Err(HandlerError::Retry(source.to_string())),
+                Err(other) => Err(HandlerError::Retry(other.to_string())),
+            }
+        })
     }
 }

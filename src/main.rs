@@ -21,7 +21,12 @@ struct Cli {
     #[arg(long, global = true, env = "WATCHKEEPER_DATABASE_URL", default_value = store::DEFAULT_URL, hide_env_values = true)]
     database_url: String,
     /// Address to listen on.
-    #[arg(long, global = true, env = "WATCHKEEPER_LISTEN", default_value = "127.0.0.1:3000")]
+    #[arg(
+        long,
+        global = true,
+        env = "WATCHKEEPER_LISTEN",
+        default_value = "127.0.0.1:3000"
+    )]
     listen: String,
     #[command(subcommand)]
     command: Command,
@@ -76,7 +81,10 @@ fn main() -> ExitCode {
         app_token: env("SLACK_APP_TOKEN"),
         slack_api_url: env("SLACK_API_URL").unwrap_or_else(|| DEFAULT_API_URL.to_string()),
     };
-    let quiet = matches!(cli.command, Command::Console | Command::Check | Command::SlackManifest { .. });
+    let quiet = matches!(
+        cli.command,
+        Command::Console | Command::Check | Command::SlackManifest { .. }
+    );
     init_logging(if quiet { "warn" } else { "info" });
     match run(cli.command, settings) {
         Ok(()) => ExitCode::SUCCESS,

@@ -88,7 +88,11 @@ mod tests {
     #[test]
     fn the_manifest_lists_every_verb_and_the_request_urls() {
         let manifest = Manifest::embedded().unwrap();
-        let app = build(&manifest, "Watchkeeper", &Delivery::Http("https://wk.example.com/".into()));
+        let app = build(
+            &manifest,
+            "Watchkeeper",
+            &Delivery::Http("https://wk.example.com/".into()),
+        );
         let command = &app["features"]["slash_commands"][0];
         assert_eq!(command["url"], "https://wk.example.com/slack/commands");
         assert!(command["usage_hint"].as_str().unwrap().contains("whoami"));

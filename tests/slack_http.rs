@@ -11,7 +11,9 @@ fn reply_text(reply: &Value) -> String {
 }
 
 async fn help_lists_only_what_the_caller_may_run(db: Db) {
-    let Some(app) = TestApp::spawn(db).await else { return };
+    let Some(app) = TestApp::spawn(db).await else {
+        return;
+    };
 
     let lead = app.command("U0LEAD", STAFF_TEAM, "C0OPS", "help").await;
     assert_eq!(lead["response_type"], "ephemeral");
@@ -29,7 +31,10 @@ async fn help_lists_only_what_the_caller_may_run(db: Db) {
 
     // An unknown verb gets the closest one the caller may run.
     let typo = app.command("U0ANNA", STAFF_TEAM, "C0OPS", "whoamj").await;
-    assert!(reply_text(&typo).contains("Did you mean `/wk whoami`?"), "{typo}");
+    assert!(
+        reply_text(&typo).contains("Did you mean `/wk whoami`?"),
+        "{typo}"
+    );
 
     // Every command is audited, with the resolved roles and tenant.
     app.server.dispatcher().audit().flush().await;
@@ -46,7 +51,9 @@ async fn help_lists_only_what_the_caller_may_run(db: Db) {
 }
 
 async fn redelivered_events_are_handled_once(db: Db) {
-    let Some(app) = TestApp::spawn(db).await else { return };
+    let Some(app) = TestApp::spawn(db).await else {
+        return;
+    };
     let body = fixture("real/slack/events/message_plain_channel.json");
     for retry in 0..3 {
         let ts = chrono::Utc::now().timestamp().to_string();
@@ -89,12 +96,18 @@ async fn unsigned_forged_stale_and_oversized_requests_are_refused() {
     let body = b"command=%2Fwk&text=help&user_id=U0LEAD&channel_id=C0OPS&team_id=T0STAFF";
     let url = format!("{}/slack/commands", app.base);
 
-    let unsigned = app.http.post(&url).body(body.to_vec()).send().await.unwrap();
+    let unsigned = app
+        .http
+        .post(&url)
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(unsigned.status(), 401);
 
     let now = chrono::Utc::now().timestamp();
-    let forged = watchkeeper::chat::slack::SigningSecret::new("not-the-secret")
-        .sign(&now.to_string(), body);
+    let forged =
+        watchkeeper::chat::slack::SigningSecret::new("not-the-secret").sign(&now.to_string(), body);
     let response = app
         .http
         .post(&url)
@@ -127,7 +140,14 @@ async fn unsigned_forged_stale_and_oversized_requests_are_refused() {
 
     // Nothing refused reached the dispatcher.
     app.server.dispatcher().audit().flush().await;
-    assert!(app.server.store().recent_audit(10).await.unwrap().is_empty());
+    assert!(
+        app.server
+            .store()
+            .recent_audit(10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     app.stop().await;
 }
 
@@ -180,7 +200,11 @@ async fn every_real_slack_payload_is_accepted() {
     }
     for (name, body) in fixtures_in("real/slack/commands", "txt") {
         let response = app
-            .post_signed("/slack/commands", "application/x-www-form-urlencoded", body.as_bytes())
+            .post_signed(
+                "/slack/commands",
+                "application/x-www-form-urlencoded",
+                body.as_bytes(),
+            )
             .await;
         assert_eq!(response.status(), 200, "{name}");
         let reply: Value = response.json().await.unwrap();
@@ -194,17 +218,28 @@ async fn every_real_slack_payload_is_accepted() {
             }
             let form = serde_urlencoded::to_string([("payload", body.as_str())]).unwrap();
             let response = app
-                .post_signed("/slack/interactivity", "application/x-www-form-urlencoded", form.as_bytes())
+                .post_signed(
+                    "/slack/interactivity",
+                    "application/x-www-form-urlencoded",
+                    form.as_bytes(),
+                )
                 .await;
             // Blanked samples carry no user id: refused as malformed, never a 5xx.
             let status = response.status().as_u16();
-            assert!(status == 200 || (status == 400 && folder.contains("schema")), "{folder}/{name}: {status}");
+            assert!(
+                status == 200 || (status == 400 && folder.contains("schema")),
+                "{folder}/{name}: {status}"
+            );
             sent += 1;
         }
     }
     let raw = fixture("real/slack/interactive/shortcut_global_form_encoded.txt");
     let response = app
-        .post_signed("/slack/interactivity", "application/x-www-form-urlencoded", raw.as_bytes())
+        .post_signed(
+            "/slack/interactivity",
+            "application/x-www-form-urlencoded",
+            raw.as_bytes(),
+        )
         .await;
     assert_eq!(response.status(), 200);
     assert!(sent > 40, "sent {sent} fixtures");

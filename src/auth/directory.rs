@@ -27,7 +27,9 @@ impl UsergroupDirectory {
     /// True when `user` is a member of `group`.
     pub fn is_member(&self, group: &UsergroupId, user: &UserId) -> bool {
         match self.groups.read() {
-            Ok(groups) => groups.get(group).is_some_and(|members| members.contains(user)),
+            Ok(groups) => groups
+                .get(group)
+                .is_some_and(|members| members.contains(user)),
             Err(poisoned) => poisoned
                 .into_inner()
                 .get(group)

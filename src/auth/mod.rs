@@ -94,7 +94,7 @@ impl Audience {
 }
 
 /// A person acting through Slack or the console, with what they are allowed to be.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Actor {
     /// Their Slack user id.
     pub user: UserId,
@@ -133,7 +133,7 @@ impl Actor {
 }
 
 /// Where something happened: a channel (and thread), and the customer it belongs to.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Place {
     /// The channel (a `D…` id for a direct message).
     pub channel: ChannelId,

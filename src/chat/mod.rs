@@ -6,19 +6,23 @@
 //! knows which transport a message came from.
 
 pub mod console;
+mod modal;
 pub mod mrkdwn;
 mod reply;
 pub mod slack;
 
+pub use modal::{InputKind, Modal, ModalInput};
 pub use reply::{Block, Button, ButtonStyle, Reply, Visibility};
 
 use crate::auth::{Actor, Place};
 use crate::ids::{ChannelId, MessageTs, UserId};
+use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// One thing a person did, already parsed and attributed.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Inbound {
     /// Who did it, with their roles and tenant.
     pub actor: Actor,
@@ -29,7 +33,7 @@ pub struct Inbound {
 }
 
 /// The kinds of input the jobs react to.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum InboundKind {
     /// `/wk <text>`.
     Command(SlashCommand),
@@ -44,7 +48,7 @@ pub enum InboundKind {
 }
 
 /// A slash command invocation.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SlashCommand {
     /// Everything after `/wk `.
     pub text: String,
@@ -55,7 +59,7 @@ pub struct SlashCommand {
 }
 
 /// What happened to a message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MessageChange {
     /// Newly posted.
     Posted,
@@ -66,7 +70,7 @@ pub enum MessageChange {
 }
 
 /// A message in a channel or thread.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MessageEvent {
     /// The message's own timestamp (its id).
     pub ts: MessageTs,
@@ -79,7 +83,7 @@ pub struct MessageEvent {
 }
 
 /// A reaction on a message.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ReactionEvent {
     /// Emoji name without colons, e.g. `eyes`.
     pub name: String,
@@ -90,7 +94,7 @@ pub struct ReactionEvent {
 }
 
 /// A button click.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BlockAction {
     /// The button's `action_id`, naming what to do.
     pub action_id: String,
@@ -105,7 +109,7 @@ pub struct BlockAction {
 }
 
 /// A submitted modal.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ViewSubmission {
     /// The view's `callback_id`, naming the form.
     pub callback_id: String,
@@ -162,6 +166,9 @@ pub struct Outgoing {
     pub to: Destination,
     /// What it says.
     pub reply: Reply,
+    /// The outbox's idempotency key, carried in the message so that a post whose
+    /// fate is in doubt can be found again ([`Chat::find_posted`]).
+    pub key: Option<String>,
 }
 
 /// What the chat side reports after delivering a message.
@@ -194,7 +201,41 @@ pub enum ChatError {
 }
 
 /// The side that delivers replies: Slack's Web API or the console.
+///
+/// Only the outbox calls it: jobs record effects, they never talk to Slack.
 pub trait Chat: Send + Sync {
     /// Delivers one message.
     fn send(&self, message: Outgoing) -> BoxFuture<'_, Result<Posted, ChatError>>;
+
+    /// Adds a reaction to a message (already present counts as done).
+    fn react<'a>(
+        &'a self,
+        channel: &'a ChannelId,
+        ts: &'a MessageTs,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<(), ChatError>>;
+
+    /// Opens a modal for the person whose click or command gave `trigger_id`.
+    fn open_modal<'a>(
+        &'a self,
+        trigger_id: &'a str,
+        modal: &'a Modal,
+    ) -> BoxFuture<'a, Result<(), ChatError>>;
+
+    /// Looks for a message posted with `key` (see [`Outgoing::key`]) at `to`
+    /// (a channel or thread, or a person's DM) since `since`: the check made
+    /// before re-sending a post whose earlier attempt may have reached Slack.
+    fn find_posted<'a>(
+        &'a self,
+        to: &'a Destination,
+        key: &'a str,
+        since: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<Option<Posted>, ChatError>>;
+}
+
+/// The `block_id` a post with idempotency key `key` carries in its first block.
+pub fn post_marker(key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(key.as_bytes());
+    format!("wk-{}", &hex::encode(digest)[..32])
 }

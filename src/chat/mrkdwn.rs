@@ -73,7 +73,9 @@ mod tests {
     #[test]
     fn plain_text_reads_like_slack_shows_it() {
         assert_eq!(
-            to_plain("hi <@U0ANNA>, see <https://x.io|the runbook> by <!date^1700000000^{time}|10:00> &lt;ok&gt;"),
+            to_plain(
+                "hi <@U0ANNA>, see <https://x.io|the runbook> by <!date^1700000000^{time}|10:00> &lt;ok&gt;"
+            ),
             "hi @U0ANNA, see the runbook (https://x.io) by 10:00 <ok>"
         );
         assert_eq!(to_plain(&escape("a <b> & c")), "a <b> & c");

@@ -4,10 +4,12 @@
 //! Text in sections is mrkdwn that the template engine has already escaped.
 
 use super::mrkdwn;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// Who sees a reply to a command.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Visibility {
     /// Only the person who asked.
     #[default]
@@ -17,7 +19,8 @@ pub enum Visibility {
 }
 
 /// A button's look.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ButtonStyle {
     /// Green.
     Primary,
@@ -26,7 +29,7 @@ pub enum ButtonStyle {
 }
 
 /// A button carrying an id, never state: the click reloads from the store.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Button {
     /// What the person sees.
     pub label: String,
@@ -39,7 +42,8 @@ pub struct Button {
 }
 
 /// One block of a message.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "content", rename_all = "snake_case")]
 pub enum Block {
     /// A bold title line.
     Header(String),
@@ -56,13 +60,14 @@ pub enum Block {
 }
 
 /// A message: blocks plus the plain-text fallback Slack shows in notifications.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Reply {
     /// Notification and fallback text (mrkdwn).
     pub text: String,
     /// The blocks; when empty, `text` is shown as is.
     pub blocks: Vec<Block>,
     /// Who sees it, for replies to commands.
+    #[serde(default)]
     pub visibility: Visibility,
 }
 
@@ -103,6 +108,22 @@ impl Reply {
     /// The blocks as Slack's Block Kit JSON.
     pub fn blocks_json(&self) -> Value {
         Value::Array(self.blocks.iter().map(block_json).collect())
+    }
+
+    /// The blocks as Block Kit JSON, the first one carrying `block_id` (the
+    /// outbox marks each post with its idempotency key this way, so a post whose
+    /// fate is in doubt can be found again). A reply without blocks gets one
+    /// section holding its text.
+    pub fn blocks_json_marked(&self, block_id: &str) -> Value {
+        let mut blocks: Vec<Value> = if self.blocks.is_empty() {
+            vec![block_json(&Block::Section(self.text.clone()))]
+        } else {
+            self.blocks.iter().map(block_json).collect()
+        };
+        if let Some(Value::Object(first)) = blocks.first_mut() {
+            first.insert("block_id".into(), Value::String(block_id.to_string()));
+        }
+        Value::Array(blocks)
     }
 
     /// The body Slack accepts as an immediate slash-command response or on a `response_url`.
@@ -204,13 +225,12 @@ mod tests {
 
     #[test]
     fn blocks_render_as_block_kit_and_as_text() {
-        let reply = Reply::text("*Request #42* is open")
-            .with_block(Block::Actions(vec![Button {
-                label: "Resolve".into(),
-                action_id: "request.resolve".into(),
-                value: "42".into(),
-                style: Some(ButtonStyle::Primary),
-            }]));
+        let reply = Reply::text("*Request #42* is open").with_block(Block::Actions(vec![Button {
+            label: "Resolve".into(),
+            action_id: "request.resolve".into(),
+            value: "42".into(),
+            style: Some(ButtonStyle::Primary),
+        }]));
         let json = reply.response_json();
         assert_eq!(json["response_type"], "ephemeral");
         assert_eq!(json["blocks"][1]["elements"][0]["value"], "42");
@@ -221,7 +241,10 @@ mod tests {
     #[test]
     fn long_sections_are_cut_at_slacks_limit() {
         let reply = Reply::text("é".repeat(4000));
-        let text = reply.blocks_json()[0]["text"]["text"].as_str().unwrap().to_string();
+        let text = reply.blocks_json()[0]["text"]["text"]
+            .as_str()
+            .unwrap()
+            .to_string();
         assert!(text.len() <= SECTION_LIMIT + 3);
         assert!(text.ends_with('…'));
     }

@@ -74,7 +74,13 @@ impl fmt::Display for HumanDuration {
         if secs == 0 {
             return f.write_str("0s");
         }
-        for (unit, size) in [("w", 604_800), ("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
+        for (unit, size) in [
+            ("w", 604_800),
+            ("d", 86_400),
+            ("h", 3_600),
+            ("m", 60),
+            ("s", 1),
+        ] {
             if secs >= size {
                 write!(f, "{}{unit}", secs / size)?;
                 secs %= size;

@@ -41,6 +41,68 @@ pub struct Config {
     /// Where the command manifest lives.
     #[serde(default)]
     pub commands: CommandsConfig,
+    /// Slack client settings (rate limits).
+    #[serde(default)]
+    pub slack: SlackConfig,
+    /// The scheduler and outbox workers.
+    #[serde(default)]
+    pub workers: WorkersConfig,
+    /// Messages posted on a schedule (maintenance windows, weekly reminders).
+    #[serde(default)]
+    pub announcements: Vec<Announcement>,
+}
+
+/// A message posted on a schedule.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Announcement {
+    /// Unique name, e.g. `weekly-maintenance`.
+    pub name: String,
+    /// Five-field cron, e.g. `0 9 * * MON`.
+    pub cron: String,
+    /// Time zone the cron is read in (default: the team's).
+    #[serde(default, deserialize_with = "deserialize_optional_tz")]
+    pub timezone: Option<chrono_tz::Tz>,
+    /// Where it is posted.
+    pub channel: ChannelId,
+    /// What it says (Slack mrkdwn, posted as written).
+    pub text: String,
+}
+
+/// Slack client settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlackConfig {
+    /// Web API rate limits; the defaults are Slack's documented tiers.
+    #[serde(default)]
+    pub rate_limits: crate::chat::slack::limits::RateLimitConfig,
+}
+
+/// How the scheduler and outbox workers behave.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkersConfig {
+    /// How long a claimed timer or outbox item stays with its worker before
+    /// another replica may take it over (the worker is presumed dead).
+    pub lease: HumanDuration,
+    /// How often a worker looks for work another replica recorded.
+    pub poll: HumanDuration,
+    /// How long finished timers and delivered effects are kept (de-duplication
+    /// and reports) before housekeeping deletes them.
+    pub retention: HumanDuration,
+    /// When housekeeping runs (cron, in the team's time zone).
+    pub housekeeping: String,
+}
+
+impl Default for WorkersConfig {
+    fn default() -> Self {
+        Self {
+            lease: HumanDuration::from_secs(120),
+            poll: HumanDuration::from_secs(1),
+            retention: HumanDuration::from_secs(7 * 86_400),
+            housekeeping: "30 3 * * *".to_string(),
+        }
+    }
 }
 
 /// Our own team.
@@ -108,6 +170,12 @@ fn deserialize_tz<'de, D: serde::Deserializer<'de>>(d: D) -> Result<chrono_tz::T
             "`{name}` is not an IANA time zone: write one like Europe/Berlin or America/New_York"
         ))
     })
+}
+
+fn deserialize_optional_tz<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<chrono_tz::Tz>, D::Error> {
+    deserialize_tz(d).map(Some)
 }
 
 /// Why the configuration could not be used.
@@ -248,9 +316,42 @@ fn check(file: &str, config: &Config) -> Result<(), ConfigError> {
             if let Some(other) = seen.insert(channel, tenant) {
                 return Err(invalid(
                     format!("customers.{tenant}.channels"),
-                    format!("{channel} is already registered to customer {other}; a channel belongs to one customer"),
+                    format!(
+                        "{channel} is already registered to customer {other}; a channel belongs to one customer"
+                    ),
                 ));
             }
+        }
+    }
+    if config.workers.lease.as_chrono() < chrono::Duration::seconds(5) {
+        return Err(invalid(
+            "workers.lease".into(),
+            "must be at least 5s (a lease shorter than a Slack call would hand live work to another replica)".into(),
+        ));
+    }
+    if config.workers.poll.as_chrono() < chrono::Duration::seconds(1) {
+        return Err(invalid("workers.poll".into(), "must be at least 1s".into()));
+    }
+    if let Err(err) =
+        crate::scheduler::Recurrence::parse(&config.workers.housekeeping, config.team.timezone)
+    {
+        return Err(invalid("workers.housekeeping".into(), err.to_string()));
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for (i, announcement) in config.announcements.iter().enumerate() {
+        let field = format!("announcements[{i}]");
+        if !names.insert(announcement.name.as_str()) {
+            return Err(invalid(
+                format!("{field}.name"),
+                format!(
+                    "`{}` is used twice; give each announcement its own name",
+                    announcement.name
+                ),
+            ));
+        }
+        let tz = announcement.timezone.unwrap_or(config.team.timezone);
+        if let Err(err) = crate::scheduler::Recurrence::parse(&announcement.cron, tz) {
+            return Err(invalid(format!("{field}.cron"), err.to_string()));
         }
     }
     for (role, members) in &config.roles {
@@ -302,7 +403,8 @@ mod tests {
 
     #[test]
     fn a_bad_time_zone_says_what_to_write() {
-        let text = "team: { name: T, slack_team_id: T1, timezone: Mars/Olympus, ops_channel: C0 }\n";
+        let text =
+            "team: { name: T, slack_team_id: T1, timezone: Mars/Olympus, ops_channel: C0 }\n";
         let err = parse("x.yaml", text).unwrap_err().to_string();
         assert!(err.contains("Mars/Olympus"), "{err}");
         assert!(err.contains("Europe/Berlin"), "{err}");

@@ -88,7 +88,13 @@ mod tests {
         assert_eq!(line.verb, "oncall");
         assert_eq!(
             line.args,
-            vec!["override", "<@U0ANNA|anna b>", "Mon 09:00", "two words", "k=v"]
+            vec![
+                "override",
+                "<@U0ANNA|anna b>",
+                "Mon 09:00",
+                "two words",
+                "k=v"
+            ]
         );
         assert_eq!(CommandLine::parse("").unwrap(), CommandLine::default());
         assert_eq!(CommandLine::parse("x \"\"").unwrap().args, vec![""]);

@@ -1,6 +1,8 @@
 //! The command manifest: `commands/*.yaml`, one file per `/wk` verb (usage,
 //! summary, arguments, who may run it, Slack scopes it needs, reply templates)
-//! plus `_common.yaml` for wording shared by every verb.
+//! plus template-only files whose names start with `_`: `_common.yaml` for
+//! wording shared by every verb (templates `common.<name>`), and one per job
+//! for the messages it sends on its own (`_support.yaml` → `support.<name>`).
 //!
 //! Operators change wording without recompiling; the binary also carries the
 //! repository's copy so it runs where no `commands/` folder exists.
@@ -128,17 +130,21 @@ impl Manifest {
                 file: file.clone(),
                 message: e.to_string(),
             };
-            let is_common = Path::new(&file)
+            let namespace = Path::new(&file)
                 .file_name()
                 .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("_common"));
-            if is_common {
+                .and_then(|n| n.strip_prefix('_'))
+                .and_then(|n| n.split('.').next())
+                .map(str::to_string);
+            if let Some(namespace) = namespace {
                 let common: CommonFile =
                     serde_yaml::from_str(&text).map_err(|e| err(e.to_string()))?;
                 for (name, body) in &common.templates {
-                    templates.register(&format!("common.{name}"), body).map_err(compile)?;
+                    templates
+                        .register(&format!("{namespace}.{name}"), body)
+                        .map_err(compile)?;
                 }
-                has_common = true;
+                has_common |= namespace == "common";
                 continue;
             }
             let spec: CommandSpec = serde_yaml::from_str(&text).map_err(|e| err(e.to_string()))?;
@@ -217,7 +223,10 @@ mod tests {
     fn a_bad_file_is_named() {
         let err = Manifest::from_files(vec![
             ("_common.yaml".into(), "templates: {}".into()),
-            ("commands/x.yaml".into(), "verb: x\nsummary: s\nusage: u\naudience: [wizards]\n".into()),
+            (
+                "commands/x.yaml".into(),
+                "verb: x\nsummary: s\nusage: u\naudience: [wizards]\n".into(),
+            ),
         ])
         .err()
         .unwrap()

@@ -3,6 +3,15 @@
 //!
 //! Verbs are data (`commands/*.yaml`) plus a small handler implementing [`Verb`];
 //! a verb without both is refused at start-up, never discovered at run time.
+//! Messages, reactions, button clicks and modal submissions go to the jobs'
+//! [`Listener`]s: clicks and submissions by the prefix of their `action_id` or
+//! `callback_id` (`request.`, `page.`, `approval.`), conversation to every job
+//! that listens to it.
+//!
+//! Every handler gets a [`Work`]: what it records commits only if it succeeds.
+//! A handler that refuses (usage, denied, not found, conflict) leaves nothing
+//! behind — its writes are rolled back to a savepoint — and the refusal is shown
+//! to the person and audited.
 
 pub mod args;
 pub mod errors;
@@ -16,10 +25,12 @@ pub use manifest::{CommandSpec, Manifest};
 
 use crate::audit::AuditLog;
 use crate::auth::Authorizer;
-use crate::chat::{Inbound, InboundKind, Outgoing, Reply};
+use crate::chat::{Inbound, InboundKind, Reply};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::store::Store;
 use crate::store::audit::{AuditEntry, Outcome as AuditOutcome};
+use crate::work::Work;
 use futures::future::BoxFuture;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -32,7 +43,8 @@ pub trait Verb: Send + Sync {
     fn run<'a>(&'a self, call: Call<'a>) -> BoxFuture<'a, Result<Reply, CommandError>>;
 }
 
-/// What a verb's handler gets: the input, its parsed line, its spec and the shared parts.
+/// What a verb's handler gets: the input, its parsed line, its spec, the
+/// shared parts and the unit of work to record its decision in.
 pub struct Call<'a> {
     /// The input, with actor and place.
     pub inbound: &'a Inbound,
@@ -42,11 +54,34 @@ pub struct Call<'a> {
     pub spec: &'a CommandSpec,
     /// Shared parts.
     pub env: &'a Env,
+    /// Where the decision, its timers and its effects are recorded.
+    pub work: &'a mut Work,
+}
+
+/// A job's handler for what people do outside slash commands.
+pub trait Listener: Send + Sync {
+    /// `action_id` / `callback_id` prefixes it owns, e.g. `["request."]`.
+    fn prefixes(&self) -> &'static [&'static str];
+    /// Whether it wants every message and reaction (support intake does).
+    fn hears_conversation(&self) -> bool {
+        false
+    }
+    /// Handles one input; a reply goes to the person who acted.
+    fn handle<'a>(
+        &'a self,
+        inbound: &'a Inbound,
+        env: &'a Env,
+        work: &'a mut Work,
+    ) -> BoxFuture<'a, Result<Option<Reply>, CommandError>>;
 }
 
 impl Call<'_> {
     /// Renders one of this verb's templates.
-    pub fn render<T: serde::Serialize>(&self, name: &str, data: &T) -> Result<String, CommandError> {
+    pub fn render<T: serde::Serialize>(
+        &self,
+        name: &str,
+        data: &T,
+    ) -> Result<String, CommandError> {
         self.env
             .manifest
             .templates()
@@ -67,20 +102,13 @@ pub struct Env {
     pub clock: Clock,
 }
 
-/// What the dispatcher decided: a reply to the caller, and messages to others.
-#[derive(Debug, Default)]
-pub struct Outcome {
-    /// Shown to the person who acted (ephemeral unless the reply says otherwise).
-    pub reply: Option<Reply>,
-    /// Messages for channels, threads and people.
-    pub effects: Vec<Outgoing>,
-}
-
 /// Why the dispatcher could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum DispatchError {
     /// A verb in `commands/` has no handler.
-    #[error("commands/{0}.yaml describes `/wk {0}`, but this build has no handler for it; remove the file or upgrade")]
+    #[error(
+        "commands/{0}.yaml describes `/wk {0}`, but this build has no handler for it; remove the file or upgrade"
+    )]
     NoHandler(String),
     /// A handler has no manifest entry.
     #[error("`/wk {0}` has no commands/{0}.yaml: add it with usage, summary and audience")]
@@ -125,18 +153,27 @@ pub fn check_manifest(manifest: &Manifest) -> Result<(), DispatchError> {
 pub struct Dispatcher {
     env: Arc<Env>,
     verbs: Arc<BTreeMap<&'static str, Box<dyn Verb>>>,
+    listeners: Arc<Vec<Arc<dyn Listener>>>,
     audit: AuditLog,
+    store: Store,
 }
 
 impl Dispatcher {
     /// Builds the dispatcher, checking that manifest and handlers match.
-    pub fn new(env: Env, audit: AuditLog) -> Result<Self, DispatchError> {
+    pub fn new(
+        env: Env,
+        audit: AuditLog,
+        store: Store,
+        listeners: Vec<Arc<dyn Listener>>,
+    ) -> Result<Self, DispatchError> {
         check_manifest(&env.manifest)?;
         let verbs = verbs::all().into_iter().map(|v| (v.verb(), v)).collect();
         Ok(Self {
             env: Arc::new(env),
             verbs: Arc::new(verbs),
+            listeners: Arc::new(listeners),
             audit,
+            store,
         })
     }
 
@@ -145,40 +182,147 @@ impl Dispatcher {
         &self.env
     }
 
-    /// Handles one input.
-    pub async fn handle(&self, inbound: Inbound) -> Outcome {
-        match &inbound.kind {
-            InboundKind::Command(command) => {
-                let reply = self.command(&inbound, &command.text).await;
-                Outcome {
-                    reply: Some(reply),
-                    effects: Vec::new(),
-                }
-            }
-            // Messages, reactions, buttons and modals are routed to the jobs that
-            // own them as those jobs land; until then they change nothing.
-            _ => Outcome::default(),
+    /// Runs a slash command in its own unit of work and returns the reply; what
+    /// the verb recorded is committed only if it succeeded.
+    pub async fn command(&self, inbound: &Inbound) -> Reply {
+        let text = match &inbound.kind {
+            InboundKind::Command(command) => command.text.as_str(),
+            _ => "",
+        };
+        let mut work = Work::new(self.store.clone(), self.env.clock.now());
+        let (reply, succeeded) = self.run_command(inbound, text, &mut work).await;
+        if !succeeded {
+            return reply;
+        }
+        match work.commit().await {
+            Ok(()) => reply,
+            Err(err) => errors::render(
+                self.env.manifest.templates(),
+                &CommandError::internal(err),
+                text.split_whitespace().next().unwrap_or("help"),
+                "/wk help",
+            ),
         }
     }
 
-    async fn command(&self, inbound: &Inbound, text: &str) -> Reply {
+    /// Handles any input inside `work` (the inbox's): a command, or a message,
+    /// reaction, click or submission for the jobs. Returns the reply for the
+    /// person who acted. Internal errors are returned so the inbox retries; a
+    /// refusal is a reply.
+    pub async fn handle(
+        &self,
+        inbound: &Inbound,
+        work: &mut Work,
+    ) -> Result<Option<Reply>, CommandError> {
+        let (routed, action) = match &inbound.kind {
+            InboundKind::Command(command) => {
+                let text = command.text.clone();
+                let savepoint = Savepoint::set(work).await?;
+                let (reply, succeeded) = self.run_command(inbound, &text, work).await;
+                savepoint.close(work, succeeded).await?;
+                return Ok(Some(reply));
+            }
+            InboundKind::Message(_) | InboundKind::Reaction(_) => {
+                let hearing: Vec<_> = self
+                    .listeners
+                    .iter()
+                    .filter(|l| l.hears_conversation())
+                    .cloned()
+                    .collect();
+                (hearing, None)
+            }
+            InboundKind::BlockAction(action) => (
+                self.owner(&action.action_id),
+                Some(format!("action:{}", action.action_id)),
+            ),
+            InboundKind::ViewSubmission(view) => (
+                self.owner(&view.callback_id),
+                Some(format!("view:{}", view.callback_id)),
+            ),
+        };
+        if routed.is_empty() {
+            if let Some(action) = &action {
+                tracing::warn!(action, "no job handles this interaction");
+            }
+            return Ok(None);
+        }
+        let mut reply = None;
+        for listener in routed {
+            let savepoint = Savepoint::set(work).await?;
+            let result = listener.handle(inbound, &self.env, work).await;
+            savepoint.close(work, result.is_ok()).await?;
+            match result {
+                Ok(r) => {
+                    if let Some(action) = &action {
+                        self.record(inbound, action, "", AuditOutcome::Ok, None);
+                    }
+                    reply = reply.or(r);
+                }
+                Err(CommandError::Internal(source)) => return Err(CommandError::Internal(source)),
+                Err(err) => {
+                    let action = action.clone().unwrap_or_else(|| "conversation".into());
+                    self.record(inbound, &action, "", err.outcome(), Some(err.to_string()));
+                    return Ok(Some(errors::render(
+                        self.env.manifest.templates(),
+                        &err,
+                        &action,
+                        "",
+                    )));
+                }
+            }
+        }
+        Ok(reply)
+    }
+
+    /// The listener owning an `action_id` or `callback_id`.
+    fn owner(&self, id: &str) -> Vec<Arc<dyn Listener>> {
+        self.listeners
+            .iter()
+            .find(|l| l.prefixes().iter().any(|p| id.starts_with(p)))
+            .cloned()
+            .into_iter()
+            .collect()
+    }
+
+    /// Runs `/wk <text>`; returns the reply and whether the verb succeeded.
+    async fn run_command(&self, inbound: &Inbound, text: &str, work: &mut Work) -> (Reply, bool) {
         let templates = self.env.manifest.templates();
         let line = match CommandLine::parse(text) {
             Ok(line) => line,
             Err(err) => {
-                self.record(inbound, "command", text, AuditOutcome::Rejected, Some(err.to_string()));
-                return errors::render(
-                    templates,
-                    &CommandError::Usage(err.to_string()),
-                    "",
-                    "/wk help",
+                self.record(
+                    inbound,
+                    "command",
+                    text,
+                    AuditOutcome::Rejected,
+                    Some(err.to_string()),
+                );
+                return (
+                    errors::render(
+                        templates,
+                        &CommandError::Usage(err.to_string()),
+                        "",
+                        "/wk help",
+                    ),
+                    false,
                 );
             }
         };
-        let verb = if line.verb.is_empty() { "help" } else { line.verb.as_str() };
-        let (Some(spec), Some(handler)) = (self.env.manifest.get(verb), self.verbs.get(verb)) else {
-            self.record(inbound, &format!("command:{verb}"), text, AuditOutcome::Rejected, Some("unknown command".into()));
-            return self.unknown(inbound, verb);
+        let verb = if line.verb.is_empty() {
+            "help"
+        } else {
+            line.verb.as_str()
+        };
+        let (Some(spec), Some(handler)) = (self.env.manifest.get(verb), self.verbs.get(verb))
+        else {
+            self.record(
+                inbound,
+                &format!("command:{verb}"),
+                text,
+                AuditOutcome::Rejected,
+                Some("unknown command".into()),
+            );
+            return (self.unknown(inbound, verb), false);
         };
         let action = format!("command:{verb}");
         if let Err(denied) =
@@ -186,23 +330,38 @@ impl Dispatcher {
                 .authorizer
                 .authorize(&inbound.actor, &inbound.place, verb, &spec.audience)
         {
-            self.record(inbound, &action, text, AuditOutcome::Denied, Some(denied.0.clone()));
-            return errors::render(templates, &CommandError::Denied(denied.0), verb, &spec.usage);
+            self.record(
+                inbound,
+                &action,
+                text,
+                AuditOutcome::Denied,
+                Some(denied.0.clone()),
+            );
+            return (
+                errors::render(
+                    templates,
+                    &CommandError::Denied(denied.0),
+                    verb,
+                    &spec.usage,
+                ),
+                false,
+            );
         }
         let call = Call {
             inbound,
             line: &line,
             spec,
             env: &self.env,
+            work,
         };
         match handler.run(call).await {
             Ok(reply) => {
                 self.record(inbound, &action, text, AuditOutcome::Ok, None);
-                reply
+                (reply, true)
             }
             Err(err) => {
                 self.record(inbound, &action, text, err.outcome(), Some(err.to_string()));
-                errors::render(templates, &err, verb, &spec.usage)
+                (errors::render(templates, &err, verb, &spec.usage), false)
             }
         }
     }
@@ -218,7 +377,12 @@ impl Dispatcher {
                     .authorizer
                     .may(&inbound.actor, &inbound.place, &spec.verb, &spec.audience)
             })
-            .map(|spec| (strsim::damerau_levenshtein(verb, &spec.verb), spec.verb.clone()))
+            .map(|spec| {
+                (
+                    strsim::damerau_levenshtein(verb, &spec.verb),
+                    spec.verb.clone(),
+                )
+            })
             .filter(|(distance, candidate)| *distance <= 2.max(candidate.len() / 3))
             .min()
             .map(|(_, verb)| verb);
@@ -265,5 +429,43 @@ impl Dispatcher {
     /// The audit writer, for flushing at shutdown and in tests.
     pub fn audit(&self) -> &AuditLog {
         &self.audit
+    }
+}
+
+/// A savepoint around one handler inside an open transaction, so a handler
+/// that refuses leaves nothing behind. Without an open transaction there is
+/// nothing to protect: a refused command's transaction is simply not committed.
+struct Savepoint {
+    active: bool,
+}
+
+impl Savepoint {
+    async fn set(work: &mut Work) -> Result<Self, CommandError> {
+        if !work.has_tx() {
+            return Ok(Self { active: false });
+        }
+        let tx = work.tx().await.map_err(CommandError::internal)?;
+        sqlx::query("SAVEPOINT wk_handler")
+            .execute(tx.conn())
+            .await
+            .map_err(CommandError::internal)?;
+        Ok(Self { active: true })
+    }
+
+    async fn close(self, work: &mut Work, keep: bool) -> Result<(), CommandError> {
+        if !self.active {
+            return Ok(());
+        }
+        let tx = work.tx().await.map_err(CommandError::internal)?;
+        let sql = if keep {
+            "RELEASE SAVEPOINT wk_handler"
+        } else {
+            "ROLLBACK TO SAVEPOINT wk_handler"
+        };
+        sqlx::query(sql)
+            .execute(tx.conn())
+            .await
+            .map_err(CommandError::internal)?;
+        Ok(())
     }
 }

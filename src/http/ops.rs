@@ -13,7 +13,10 @@ pub async fn healthz() -> &'static str {
 
 pub async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
     if !state.ready.load(Ordering::Acquire) {
-        return (StatusCode::SERVICE_UNAVAILABLE, "not ready: starting or draining\n");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: starting or draining\n",
+        );
     }
     if !state.store.is_ready().await {
         return (

@@ -11,17 +11,31 @@ use std::borrow::Cow;
 /// (version, description, SQL) for each backend, in order.
 type Files = &'static [(i64, &'static str, &'static str)];
 
-const SQLITE: Files = &[(
-    1,
-    "foundation",
-    include_str!("../../migrations/sqlite/0001_foundation.sql"),
-)];
+const SQLITE: Files = &[
+    (
+        1,
+        "foundation",
+        include_str!("../../migrations/sqlite/0001_foundation.sql"),
+    ),
+    (
+        2,
+        "scheduler outbox",
+        include_str!("../../migrations/sqlite/0002_scheduler_outbox.sql"),
+    ),
+];
 
-const POSTGRES: Files = &[(
-    1,
-    "foundation",
-    include_str!("../../migrations/postgres/0001_foundation.sql"),
-)];
+const POSTGRES: Files = &[
+    (
+        1,
+        "foundation",
+        include_str!("../../migrations/postgres/0001_foundation.sql"),
+    ),
+    (
+        2,
+        "scheduler outbox",
+        include_str!("../../migrations/postgres/0002_scheduler_outbox.sql"),
+    ),
+];
 
 #[derive(Debug)]
 struct Embedded(Files);

@@ -8,11 +8,17 @@
 
 pub mod audit;
 mod migrations;
-pub mod slack_events;
+pub mod outbox;
+pub mod timers;
+pub mod tx;
 
+pub use tx::{Tx, Wake, Wakers};
+
+use chrono::{DateTime, TimeZone, Utc};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The default database, relative to the working directory.
@@ -62,6 +68,7 @@ pub enum StoreError {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    wakers: Arc<Wakers>,
 }
 
 impl Store {
@@ -82,7 +89,7 @@ impl Store {
         let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
         let options = match backend {
             // One SQLite file: a few connections, WAL so readers never block the writer.
-            Backend::Sqlite => options.max_connections(4).after_connect(|conn, _| {
+            Backend::Sqlite => options.max_connections(6).after_connect(|conn, _| {
                 Box::pin(async move {
                     conn.execute("PRAGMA journal_mode = WAL").await?;
                     conn.execute("PRAGMA synchronous = NORMAL").await?;
@@ -100,7 +107,11 @@ impl Store {
                 url: redact(&url),
                 source,
             })?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            wakers: Arc::default(),
+        })
     }
 
     /// Connects and applies pending migrations.
@@ -132,6 +143,11 @@ impl Store {
         self.backend
     }
 
+    /// The wake-up signals of this process's workers, fired after commits.
+    pub fn wakers(&self) -> &Arc<Wakers> {
+        &self.wakers
+    }
+
     /// Closes every connection (at shutdown).
     pub async fn close(&self) {
         self.pool.close().await;
@@ -145,7 +161,10 @@ fn sqlite_url(url: &str) -> Result<String, StoreError> {
         .trim_start_matches("sqlite:");
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     if path != ":memory:" && !path.is_empty() {
-        if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+        if let Some(parent) = Path::new(path)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+        {
             std::fs::create_dir_all(parent).map_err(|source| StoreError::Folder {
                 path: parent.display().to_string(),
                 source,
@@ -175,8 +194,24 @@ pub fn redact(url: &str) -> String {
 }
 
 /// Milliseconds since the Unix epoch, as stored.
-pub fn millis(at: chrono::DateTime<chrono::Utc>) -> i64 {
+pub fn millis(at: DateTime<Utc>) -> i64 {
     at.timestamp_millis()
+}
+
+/// A stored time back as a `DateTime` (out-of-range values read as the epoch).
+pub fn from_millis(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+impl Backend {
+    /// The row-locking clause for claiming work: PostgreSQL lets replicas skip
+    /// rows another one is claiming; SQLite has one writer and needs none.
+    pub fn skip_locked(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "",
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+        }
+    }
 }
 
 #[cfg(test)]

@@ -9,9 +9,11 @@ pub mod fake_slack;
 use fake_slack::FakeSlack;
 use serde_json::Value;
 use std::path::PathBuf;
-use watchkeeper::app::{Server, Settings};
+use std::sync::Arc;
+use watchkeeper::app::{Runtime, Server, Settings};
 use watchkeeper::chat::slack::SigningSecret;
 use watchkeeper::clock::Clock;
+use watchkeeper::faults::Faults;
 
 /// The signing secret of the test app.
 pub const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
@@ -46,7 +48,9 @@ pub async fn postgres_admin_url() -> Option<String> {
             if std::env::var_os("CI").is_some() {
                 panic!("PostgreSQL is required in CI but {url} is unreachable: {err}");
             }
-            eprintln!("skipping PostgreSQL test: {url} is unreachable ({err}); set WATCHKEEPER_TEST_POSTGRES_URL");
+            eprintln!(
+                "skipping PostgreSQL test: {url} is unreachable ({err}); set WATCHKEEPER_TEST_POSTGRES_URL"
+            );
             None
         }
     }
@@ -94,8 +98,8 @@ impl TestDb {
     /// Drops a PostgreSQL test database.
     pub async fn drop_db(self) {
         use sqlx::{Connection, Executor};
-        if let Some((admin, name)) = self.admin {
-            if let Ok(mut conn) = sqlx::AnyConnection::connect(&admin).await {
+        if let Some((admin, name)) = &self.admin {
+            if let Ok(mut conn) = sqlx::AnyConnection::connect(admin).await {
                 let _ = conn
                     .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
                     .await;
@@ -114,50 +118,187 @@ pub struct TestApp {
     pub slack: FakeSlack,
     /// The HTTP client.
     pub http: reqwest::Client,
-    db: TestDb,
+    /// Business time.
+    pub clock: Clock,
+    /// The settings it was started with (to start a replica or a successor).
+    pub settings: Settings,
+    db: Arc<TestDb>,
+    config_dir: Option<Arc<tempfile::TempDir>>,
+}
+
+/// A moment to start virtual clocks at: Monday 2026-03-02 09:00 UTC.
+pub fn monday_morning() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339("2026-03-02T09:00:00Z")
+        .unwrap()
+        .to_utc()
+}
+
+/// The settings of a test app on `db` talking to `slack`.
+pub fn settings(db: &TestDb, slack: &FakeSlack) -> Settings {
+    Settings {
+        config: Some(repo_path("examples/watchkeeper.yaml")),
+        database_url: db.url.clone(),
+        listen: "127.0.0.1:0".into(),
+        signing_secret: Some(SECRET.into()),
+        bot_token: Some(BOT_TOKEN.into()),
+        app_token: None,
+        slack_api_url: slack.api_url.clone(),
+    }
 }
 
 impl TestApp {
-    /// Starts the service on `db` with the example configuration.
+    /// Starts the service on `db` with the example configuration, the system
+    /// clock and background workers.
     pub async fn spawn(db: Db) -> Option<Self> {
         Self::spawn_with(db, |_| {}).await
     }
 
     /// Starts the service after letting the test adjust the settings.
     pub async fn spawn_with(db: Db, adjust: impl FnOnce(&mut Settings)) -> Option<Self> {
-        let db = TestDb::create(db).await?;
         let slack = FakeSlack::start(BOT_TOKEN).await;
-        let mut settings = Settings {
-            config: Some(repo_path("examples/watchkeeper.yaml")),
-            database_url: db.url.clone(),
-            listen: "127.0.0.1:0".into(),
-            signing_secret: Some(SECRET.into()),
-            bot_token: Some(BOT_TOKEN.into()),
-            app_token: None,
-            slack_api_url: slack.api_url.clone(),
-        };
+        Self::spawn_with_slack(db, slack, adjust).await
+    }
+
+    /// Starts the service against a fake Slack the test has already set up.
+    pub async fn spawn_with_slack(
+        db: Db,
+        slack: FakeSlack,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> Option<Self> {
+        let db = Arc::new(TestDb::create(db).await?);
+        let mut settings = settings(&db, &slack);
         adjust(&mut settings);
-        let server = Server::start(&settings, Clock::system())
+        Some(Self::start(db, slack, settings, Runtime::production()).await)
+    }
+
+    /// Starts the service on a virtual clock at `start`, its workers driven by
+    /// the test ([`TestApp::settle`], [`TestApp::advance`]).
+    pub async fn spawn_virtual(db: Db, start: chrono::DateTime<chrono::Utc>) -> Option<Self> {
+        Self::spawn_virtual_with(db, start, "", None).await
+    }
+
+    /// Like [`TestApp::spawn_virtual`], with `extra` YAML appended to the example
+    /// configuration and optional crash points.
+    pub async fn spawn_virtual_with(
+        db: Db,
+        start: chrono::DateTime<chrono::Utc>,
+        extra: &str,
+        faults: Option<Arc<dyn Faults>>,
+    ) -> Option<Self> {
+        let slack = FakeSlack::start(BOT_TOKEN).await;
+        let db = Arc::new(TestDb::create(db).await?);
+        let mut settings = settings(&db, &slack);
+        let config_dir = if extra.is_empty() {
+            None
+        } else {
+            let dir = tempfile::tempdir().unwrap();
+            let example = std::fs::read_to_string(repo_path("examples/watchkeeper.yaml")).unwrap();
+            let path = dir.path().join("watchkeeper.yaml");
+            std::fs::write(&path, format!("{example}\n{extra}\n")).unwrap();
+            settings.config = Some(path);
+            Some(Arc::new(dir))
+        };
+        let mut app = Self::start(
+            db,
+            slack,
+            settings,
+            virtual_runtime(Clock::virtual_at(start), faults),
+        )
+        .await;
+        app.config_dir = config_dir;
+        Some(app)
+    }
+
+    /// Starts a service on `db` with `settings` and `runtime`.
+    pub async fn start(
+        db: Arc<TestDb>,
+        slack: FakeSlack,
+        settings: Settings,
+        runtime: Runtime,
+    ) -> Self {
+        if std::env::var_os("RUST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+                .with_test_writer()
+                .try_init();
+        }
+        let clock = runtime.clock.clone();
+        slack.use_clock(clock.clone());
+        let server = Server::start_with(&settings, runtime)
             .await
             .expect("service starts");
         let base = format!("http://{}", server.addr);
-        Some(Self {
+        Self {
             server,
             base,
             slack,
             http: reqwest::Client::new(),
+            clock,
+            settings,
             db,
-        })
+            config_dir: None,
+        }
     }
 
-    /// Stops the service and drops its database.
+    /// Another replica (or the successor of this one after a crash) on the
+    /// same database, fake Slack and clock, with its own `runtime` faults.
+    pub async fn replica(&self, faults: Option<Arc<dyn Faults>>) -> Self {
+        self.successor(self.settings.clone(), faults).await
+    }
+
+    /// A service on the same database, fake Slack, clock and configuration,
+    /// started with `settings` (e.g. listening where a stopped one listened).
+    pub async fn successor(&self, settings: Settings, faults: Option<Arc<dyn Faults>>) -> Self {
+        let mut app = Self::start(
+            self.db.clone(),
+            self.slack.clone(),
+            settings,
+            virtual_runtime(self.clock.clone(), faults),
+        )
+        .await;
+        app.config_dir = self.config_dir.clone();
+        app
+    }
+
+    /// Runs everything due now (inbox, timers, outbox) until nothing is left.
+    pub async fn settle(&self) -> usize {
+        self.server
+            .workers()
+            .settle()
+            .await
+            .expect("workers settle")
+    }
+
+    /// Moves the virtual clock forward, firing what falls due on the way.
+    pub async fn advance(&self, by: chrono::Duration) -> usize {
+        let target = self.clock.now() + by;
+        self.server
+            .workers()
+            .advance_to(target)
+            .await
+            .expect("workers advance")
+    }
+
+    /// Stops the service and drops its database (when no replica still uses it).
     pub async fn stop(self) {
         self.server.shutdown().await;
-        self.db.drop_db().await;
+        if let Ok(db) = Arc::try_unwrap(self.db) {
+            db.drop_db().await;
+        }
+    }
+
+    /// Stops the service, keeping the database for a successor.
+    pub async fn stop_keeping_db(self) {
+        self.server.shutdown().await;
     }
 
     /// POSTs a body signed with the app's secret at the current time.
-    pub async fn post_signed(&self, path: &str, content_type: &str, body: &[u8]) -> reqwest::Response {
+    pub async fn post_signed(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> reqwest::Response {
         let ts = chrono::Utc::now().timestamp().to_string();
         let signature = SigningSecret::new(SECRET).sign(&ts, body);
         self.http
@@ -189,7 +330,11 @@ impl TestApp {
         ])
         .unwrap();
         let response = self
-            .post_signed("/slack/commands", "application/x-www-form-urlencoded", body.as_bytes())
+            .post_signed(
+                "/slack/commands",
+                "application/x-www-form-urlencoded",
+                body.as_bytes(),
+            )
             .await;
         assert_eq!(response.status(), 200, "slash command answered");
         response.json().await.unwrap()
@@ -197,8 +342,12 @@ impl TestApp {
 
     /// POSTs a JSON events body.
     pub async fn event(&self, body: &Value) -> reqwest::Response {
-        self.post_signed("/slack/events", "application/json", body.to_string().as_bytes())
-            .await
+        self.post_signed(
+            "/slack/events",
+            "application/json",
+            body.to_string().as_bytes(),
+        )
+        .await
     }
 
     /// GETs a path; returns status and body.
@@ -210,6 +359,15 @@ impl TestApp {
             .await
             .unwrap();
         (response.status().as_u16(), response.text().await.unwrap())
+    }
+}
+
+/// A virtual-clock runtime whose workers the test drives.
+pub fn virtual_runtime(clock: Clock, faults: Option<Arc<dyn Faults>>) -> Runtime {
+    Runtime {
+        clock,
+        background_workers: false,
+        faults,
     }
 }
 

@@ -74,7 +74,10 @@ pub fn from_block_action(auth: &Authorizer, action: BlockActionPayload) -> Inbou
     let channel = action
         .channel
         .unwrap_or_else(|| format!("D{}", action.user));
-    let place = auth.place(ChannelId::new(channel), action.thread_ts.map(MessageTs::new));
+    let place = auth.place(
+        ChannelId::new(channel),
+        action.thread_ts.map(MessageTs::new),
+    );
     let actor = auth.actor(
         UserId::new(action.user),
         action.user_team.map(TeamId::new),
@@ -120,7 +123,9 @@ fn view_origin(metadata: &str) -> (Option<String>, Option<String>) {
     let mut parts = metadata.split('|');
     let channel = parts
         .next()
-        .filter(|c| c.starts_with(['C', 'G', 'D']) && c.chars().all(|ch| ch.is_ascii_alphanumeric()))
+        .filter(|c| {
+            c.starts_with(['C', 'G', 'D']) && c.chars().all(|ch| ch.is_ascii_alphanumeric())
+        })
         .map(str::to_string);
     let thread = parts
         .next()

@@ -1,6 +1,7 @@
 //! Slack: request signatures, inbound payloads, the Web API client and Socket Mode.
 
 pub mod inbound;
+pub mod limits;
 pub mod payload;
 pub mod signature;
 pub mod socket_mode;

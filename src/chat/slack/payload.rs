@@ -229,22 +229,25 @@ fn message(mut raw: RawMessage) -> Option<MessagePayload> {
     raw.team = id(raw.team);
     raw.subtype = id(raw.subtype);
     match raw.subtype.as_deref() {
-        None | Some("thread_broadcast") | Some("file_share") | Some("bot_message") | Some("me_message") => {
-            Some(MessagePayload {
-                channel,
-                from_bot: raw.bot_id.is_some() || raw.subtype.as_deref() == Some("bot_message"),
-                user: raw.user,
-                user_team: raw.user_team.or(raw.team),
-                ts: raw.ts?,
-                thread_ts: raw.thread_ts,
-                text: raw.text.unwrap_or_default(),
-                change: MessageChange::Posted,
-            })
-        }
+        None
+        | Some("thread_broadcast")
+        | Some("file_share")
+        | Some("bot_message")
+        | Some("me_message") => Some(MessagePayload {
+            channel,
+            from_bot: raw.bot_id.is_some() || raw.subtype.as_deref() == Some("bot_message"),
+            user: raw.user,
+            user_team: raw.user_team.or(raw.team),
+            ts: raw.ts?,
+            thread_ts: raw.thread_ts,
+            text: raw.text.unwrap_or_default(),
+            change: MessageChange::Posted,
+        }),
         Some("message_changed") => {
             let new = raw.message?;
             let previous = raw.previous_message;
-            let ts = id(new.ts.clone()).or_else(|| previous.as_ref().and_then(|p| id(p.ts.clone())))?;
+            let ts =
+                id(new.ts.clone()).or_else(|| previous.as_ref().and_then(|p| id(p.ts.clone())))?;
             Some(MessagePayload {
                 channel,
                 from_bot: id(new.bot_id.clone()).is_some(),
@@ -258,10 +261,13 @@ fn message(mut raw: RawMessage) -> Option<MessagePayload> {
         }
         Some("message_deleted") => {
             let previous = raw.previous_message;
-            let ts = id(raw.deleted_ts).or_else(|| previous.as_ref().and_then(|p| id(p.ts.clone())))?;
+            let ts =
+                id(raw.deleted_ts).or_else(|| previous.as_ref().and_then(|p| id(p.ts.clone())))?;
             Some(MessagePayload {
                 channel,
-                from_bot: previous.as_ref().is_some_and(|p| id(p.bot_id.clone()).is_some()),
+                from_bot: previous
+                    .as_ref()
+                    .is_some_and(|p| id(p.bot_id.clone()).is_some()),
                 user: previous.as_ref().and_then(|p| id(p.user.clone())),
                 user_team: previous
                     .as_ref()
@@ -377,6 +383,8 @@ pub struct ViewSubmissionPayload {
     pub callback_id: String,
     /// The id the bot put there when it opened the modal.
     pub private_metadata: String,
+    /// Unique per submission; de-duplicates redeliveries.
+    pub trigger_id: Option<String>,
     /// Input values by action id.
     pub values: std::collections::BTreeMap<String, String>,
 }
@@ -456,8 +464,8 @@ pub fn parse_interaction_form(body: &[u8]) -> Result<Interaction, PayloadError> 
     }
     let form: Form = serde_urlencoded::from_bytes(body)
         .map_err(|_| PayloadError::Shape("interactivity body without payload=".into()))?;
-    let value: Value =
-        serde_json::from_str(&form.payload).map_err(|_| PayloadError::Encoding("JSON in payload="))?;
+    let value: Value = serde_json::from_str(&form.payload)
+        .map_err(|_| PayloadError::Encoding("JSON in payload="))?;
     parse_interaction_value(value)
 }
 
@@ -499,7 +507,12 @@ pub fn parse_interaction_value(value: Value) -> Result<Interaction, PayloadError
                 .view
                 .ok_or_else(|| PayloadError::Shape("view_submission without view".into()))?;
             let mut values = std::collections::BTreeMap::new();
-            for inputs in view.state.map(|s| s.values).unwrap_or_default().into_values() {
+            for inputs in view
+                .state
+                .map(|s| s.values)
+                .unwrap_or_default()
+                .into_values()
+            {
                 for (action_id, input) in inputs {
                     if let Some(value) = input_value(&input) {
                         values.insert(action_id, value);
@@ -511,6 +524,7 @@ pub fn parse_interaction_value(value: Value) -> Result<Interaction, PayloadError
                 user_team: id(user.team_id),
                 callback_id: view.callback_id.unwrap_or_default(),
                 private_metadata: view.private_metadata,
+                trigger_id: id(raw.trigger_id),
                 values,
             }))
         }
@@ -538,7 +552,11 @@ fn input_value(input: &Value) -> Option<String> {
             return Some(v);
         }
     }
-    for key in ["selected_users", "selected_channels", "selected_conversations"] {
+    for key in [
+        "selected_users",
+        "selected_channels",
+        "selected_conversations",
+    ] {
         if let Some(list) = input.get(key).and_then(Value::as_array) {
             let items: Vec<String> = list.iter().filter_map(text).collect();
             return Some(items.join(","));

@@ -127,7 +127,11 @@ mod tests {
             let secret = SigningSecret::new(&v.signing_secret);
             let sent: i64 = v.timestamp.parse().unwrap();
             // The stale vector is only stale against a clock past the window.
-            let now = if v.id.contains("stale") { sent + 600 } else { sent };
+            let now = if v.id.contains("stale") {
+                sent + 600
+            } else {
+                sent
+            };
             let result = secret.verify(
                 Some(&v.timestamp),
                 Some(&v.signature),
@@ -173,7 +177,10 @@ mod tests {
     fn tampering_is_refused() {
         let secret = SigningSecret::new("s3cr3t");
         let sig = secret.sign("1000", b"text=hello");
-        assert_eq!(secret.verify(Some("1000"), Some(&sig), b"text=hello", 1000), Ok(()));
+        assert_eq!(
+            secret.verify(Some("1000"), Some(&sig), b"text=hello", 1000),
+            Ok(())
+        );
         assert_eq!(
             secret.verify(Some("1000"), Some(&sig), b"text=hellO", 1000),
             Err(SignatureError::Mismatch)

@@ -127,7 +127,12 @@ async fn handle(ingress: &Ingress, envelope: Envelope) -> Option<Value> {
             Err(err) => tracing::warn!(reason = %err, "malformed slash_commands payload"),
         },
         "interactive" => match payload::parse_interaction_value(body) {
-            Ok(interaction) => ingress.interaction(interaction),
+            Ok(interaction) => {
+                if let Err(err) = ingress.interaction(interaction).await {
+                    tracing::error!(error = %err, "could not record an interaction");
+                    return None;
+                }
+            }
             Err(err) => tracing::warn!(reason = %err, "malformed interactive payload"),
         },
         other => tracing::debug!(kind = other, "ignoring Socket Mode envelope"),

@@ -4,9 +4,12 @@
 //! local fake. Errors are sorted into rate-limited / permanent / transient so
 //! the caller knows whether to wait, give up or retry.
 
-use crate::chat::{Chat, ChatError, Destination, Outgoing, Posted, Reply};
+use crate::chat::{Chat, ChatError, Destination, Modal, Outgoing, Posted, Reply, post_marker};
 use crate::ids::{ChannelId, MessageTs, UserId, UsergroupId};
+use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
+use serde::Deserialize;
+use serde_json::Value;
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 use std::collections::HashSet;
@@ -41,6 +44,13 @@ const PERMANENT_CODES: &[&str] = &[
     "edit_window_closed",
     "expired_url",
     "used_url",
+    "expired_trigger_id",
+    "invalid_trigger_id",
+    "exchanged_trigger_id",
+    "view_too_large",
+    "invalid_name",
+    "too_many_reactions",
+    "no_item_specified",
 ];
 
 /// Delivers replies through Slack's Web API.
@@ -96,7 +106,8 @@ impl SlackWebChat {
     pub async fn open_socket_mode(&self, app_token: &str) -> Result<String, ChatError> {
         let token = SlackApiToken::new(SlackApiTokenValue::new(app_token.to_string()));
         let session = self.client.open_session(&token);
-        let response = session.apps_connections_open(&SlackApiAppsConnectionOpenRequest::new())
+        let response = session
+            .apps_connections_open(&SlackApiAppsConnectionOpenRequest::new())
             .await
             .map_err(classify)?;
         Ok(response.url.value().to_string())
@@ -104,12 +115,15 @@ impl SlackWebChat {
 
     async fn deliver(&self, message: Outgoing) -> Result<Posted, ChatError> {
         let session = self.client.open_session(&self.token);
-        let content = content(&message.reply)?;
+        let content = content(&message.reply, message.key.as_deref())?;
         match message.to {
             Destination::Channel { channel, thread } => {
                 let request = SlackApiChatPostMessageRequest::new(channel_id(&channel), content)
                     .opt_thread_ts(thread.map(|t| SlackTs::new(t.to_string())));
-                let response = session.chat_post_message(&request).await.map_err(classify)?;
+                let response = session
+                    .chat_post_message(&request)
+                    .await
+                    .map_err(classify)?;
                 Ok(Posted {
                     channel: Some(ChannelId::new(response.channel.to_string())),
                     ts: Some(MessageTs::new(response.ts.to_string())),
@@ -126,29 +140,32 @@ impl SlackWebChat {
                     content,
                 )
                 .opt_thread_ts(thread.map(|t| SlackTs::new(t.to_string())));
-                session.chat_post_ephemeral(&request).await.map_err(classify)?;
+                session
+                    .chat_post_ephemeral(&request)
+                    .await
+                    .map_err(classify)?;
                 Ok(Posted {
                     channel: Some(channel),
                     ts: None,
                 })
             }
             Destination::Direct { user } => {
-                let open = SlackApiConversationsOpenRequest::new()
-                    .with_users(vec![SlackUserId::new(user.to_string())]);
-                let opened = session.conversations_open(&open).await.map_err(classify)?;
-                let dm = opened.channel.id;
-                let request = SlackApiChatPostMessageRequest::new(dm, content);
-                let response = session.chat_post_message(&request).await.map_err(classify)?;
+                let dm = self.open_dm(&user).await?;
+                let request = SlackApiChatPostMessageRequest::new(channel_id(&dm), content);
+                let response = session
+                    .chat_post_message(&request)
+                    .await
+                    .map_err(classify)?;
                 Ok(Posted {
                     channel: Some(ChannelId::new(response.channel.to_string())),
                     ts: Some(MessageTs::new(response.ts.to_string())),
                 })
             }
             Destination::ResponseUrl { url, ephemeral } => {
-                let url: SlackResponseUrl = SlackResponseUrl::new(
-                    url.parse()
-                        .map_err(|_| ChatError::Permanent { code: "bad_response_url".into() })?,
-                );
+                let url: SlackResponseUrl =
+                    SlackResponseUrl::new(url.parse().map_err(|_| ChatError::Permanent {
+                        code: "bad_response_url".into(),
+                    })?);
                 let mut request = SlackApiPostWebhookMessageRequest::new(content);
                 if !ephemeral {
                     request = request.with_replace_original(false);
@@ -176,11 +193,154 @@ impl SlackWebChat {
             }
         }
     }
+
+    /// The DM channel with a person (`conversations.open`, idempotent on Slack's side).
+    async fn open_dm(&self, user: &UserId) -> Result<ChannelId, ChatError> {
+        let session = self.client.open_session(&self.token);
+        let open = SlackApiConversationsOpenRequest::new()
+            .with_users(vec![SlackUserId::new(user.to_string())]);
+        let opened = session.conversations_open(&open).await.map_err(classify)?;
+        Ok(ChannelId::new(opened.channel.id.to_string()))
+    }
+
+    async fn add_reaction(
+        &self,
+        channel: &ChannelId,
+        ts: &MessageTs,
+        name: &str,
+    ) -> Result<(), ChatError> {
+        let session = self.client.open_session(&self.token);
+        let request = SlackApiReactionsAddRequest::new(
+            channel_id(channel),
+            SlackReactionName::new(name.to_string()),
+            SlackTs::new(ts.to_string()),
+        );
+        match session.reactions_add(&request).await {
+            Ok(_) => Ok(()),
+            Err(SlackClientError::ApiError(e)) if e.code == "already_reacted" => Ok(()),
+            Err(err) => Err(classify(err)),
+        }
+    }
+
+    async fn open_view(&self, trigger_id: &str, modal: &Modal) -> Result<(), ChatError> {
+        let session = self.client.open_session(&self.token);
+        let view: SlackView =
+            serde_json::from_value(modal.view_json()).map_err(|e| ChatError::Permanent {
+                code: format!("invalid_arguments ({e})"),
+            })?;
+        let request = SlackApiViewsOpenRequest::new(SlackTriggerId::new(trigger_id.into()), view);
+        session.views_open(&request).await.map_err(classify)?;
+        Ok(())
+    }
+
+    /// Pages through `conversations.history` (or `.replies` inside a thread)
+    /// since `since`, looking for a message whose first block carries `key`'s marker.
+    async fn search_marker(
+        &self,
+        to: &Destination,
+        key: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Option<Posted>, ChatError> {
+        let (channel, thread) = match to {
+            Destination::Channel { channel, thread } => (channel.clone(), thread.clone()),
+            Destination::Direct { user } => (self.open_dm(user).await?, None),
+            _ => return Ok(None),
+        };
+        let marker = post_marker(key);
+        let oldest = format!("{}.000000", since.timestamp().saturating_sub(60));
+        let session = self.client.open_session(&self.token);
+        let mut cursor: Option<String> = None;
+        for _page in 0..20 {
+            let mut params: Vec<(&str, Option<String>)> = vec![
+                ("channel", Some(channel.to_string())),
+                ("oldest", Some(oldest.clone())),
+                ("limit", Some("200".into())),
+                ("cursor", cursor.clone()),
+            ];
+            let method = match &thread {
+                Some(ts) => {
+                    params.push(("ts", Some(ts.to_string())));
+                    "conversations.replies"
+                }
+                None => "conversations.history",
+            };
+            let page: HistoryPage = session
+                .http_session_api
+                .http_get(method, &params, None)
+                .await
+                .map_err(classify)?;
+            let found = page.messages.iter().find(|m| {
+                m.get("blocks")
+                    .and_then(Value::as_array)
+                    .and_then(|blocks| blocks.first())
+                    .and_then(|b| b.get("block_id"))
+                    .and_then(Value::as_str)
+                    == Some(marker.as_str())
+            });
+            if let Some(message) = found {
+                return Ok(Some(Posted {
+                    channel: Some(channel),
+                    ts: message
+                        .get("ts")
+                        .and_then(Value::as_str)
+                        .map(MessageTs::from),
+                }));
+            }
+            cursor = page
+                .response_metadata
+                .and_then(|m| m.next_cursor)
+                .filter(|c| !c.is_empty());
+            if cursor.is_none() {
+                break;
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// One page of `conversations.history` / `.replies`, read leniently: messages
+/// stay JSON so a block type this client does not know cannot break the search.
+#[derive(Deserialize)]
+struct HistoryPage {
+    #[serde(default)]
+    messages: Vec<Value>,
+    response_metadata: Option<HistoryCursor>,
+}
+
+#[derive(Deserialize)]
+struct HistoryCursor {
+    next_cursor: Option<String>,
 }
 
 impl Chat for SlackWebChat {
     fn send(&self, message: Outgoing) -> BoxFuture<'_, Result<Posted, ChatError>> {
         Box::pin(self.deliver(message))
+    }
+
+    fn react<'a>(
+        &'a self,
+        channel: &'a ChannelId,
+        ts: &'a MessageTs,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<(), ChatError>> {
+        Box::pin(self.add_reaction(channel, ts, name))
+    }
+
+    fn open_modal<'a>(
+        &'a self,
+        trigger_id: &'a str,
+        modal: &'a Modal,
+    ) -> BoxFuture<'a, Result<(), ChatError>> {
+        Box::pin(self.open_view(trigger_id, modal))
+    }
+
+    fn find_posted<'a>(
+        &'a self,
+        to: &'a Destination,
+        key: &'a str,
+        since: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<Option<Posted>, ChatError>> {
+        Box::pin(self.search_marker(to, key, since))
     }
 }
 
@@ -188,12 +348,15 @@ fn channel_id(channel: &ChannelId) -> SlackChannelId {
     SlackChannelId::new(channel.to_string())
 }
 
-fn content(reply: &Reply) -> Result<SlackMessageContent, ChatError> {
-    let blocks: Vec<SlackBlock> = serde_json::from_value(reply.blocks_json()).map_err(|e| {
-        ChatError::Permanent {
+fn content(reply: &Reply, key: Option<&str>) -> Result<SlackMessageContent, ChatError> {
+    let json = match key {
+        Some(key) => reply.blocks_json_marked(&post_marker(key)),
+        None => reply.blocks_json(),
+    };
+    let blocks: Vec<SlackBlock> =
+        serde_json::from_value(json).map_err(|e| ChatError::Permanent {
             code: format!("invalid_blocks ({e})"),
-        }
-    })?;
+        })?;
     let mut content = SlackMessageContent::new().with_text(reply.text.clone());
     if !blocks.is_empty() {
         content = content.with_blocks(blocks);

@@ -19,8 +19,7 @@ impl Verb for Help {
             let actor = &call.inbound.actor;
             let place = &call.inbound.place;
             let allowed = |spec: &&crate::dispatch::CommandSpec| {
-                env.authorizer
-                    .may(actor, place, &spec.verb, &spec.audience)
+                env.authorizer.may(actor, place, &spec.verb, &spec.audience)
             };
             if let Some(wanted) = call.line.args.first() {
                 let wanted = wanted.to_lowercase();
