@@ -14,16 +14,19 @@ use crate::config::{self, Config, ConfigError, Loaded};
 use crate::dispatch::manifest::ManifestError;
 use crate::dispatch::{self, DispatchError, Dispatcher, Env, Manifest};
 use crate::faults::Faults;
+use crate::forge::{Forge, GitForge, GitHubAuth, GitHubForge};
 use crate::http::{self, HttpState};
 use crate::ids::{ChannelId, MessageTs};
 use crate::ingress::{InboxHandler, Ingress};
 use crate::metrics::Metrics;
+use crate::outbox::forge::{ForgeEffect, ForgeSink};
 use crate::outbox::{Outbox, SlackEffect, SlackSink};
 use crate::scheduler::{Recurrence, ScheduleDef, Scheduler, TimerHandler, builtin};
 use crate::slack_manifest;
 use crate::store::{self, Store, StoreError};
 use crate::workers::Workers;
 use futures::future::BoxFuture;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -49,6 +52,12 @@ pub struct Settings {
     pub app_token: Option<String>,
     /// `SLACK_API_URL`.
     pub slack_api_url: String,
+    /// `GITHUB_TOKEN` (a personal or installation token).
+    pub github_token: Option<String>,
+    /// `GITHUB_API_URL` (overrides `forges.github.api_url`).
+    pub github_api_url: Option<String>,
+    /// `GITHUB_WEBHOOK_SECRET`.
+    pub github_webhook_secret: Option<String>,
 }
 
 impl Default for Settings {
@@ -61,6 +70,9 @@ impl Default for Settings {
             bot_token: None,
             app_token: None,
             slack_api_url: DEFAULT_API_URL.to_string(),
+            github_token: None,
+            github_api_url: None,
+            github_webhook_secret: None,
         }
     }
 }
@@ -83,6 +95,14 @@ pub enum AppError {
     /// The Slack client could not be set up.
     #[error(transparent)]
     Slack(#[from] ClientSetupError),
+    /// A forge could not be set up.
+    #[error("cannot set up the {name} forge: {source}")]
+    Forge {
+        /// Which.
+        name: &'static str,
+        /// Why.
+        source: crate::forge::ForgeError,
+    },
     /// The listen address is taken or invalid.
     #[error("cannot listen on {addr}: {source} (set WATCHKEEPER_LISTEN to a free host:port)")]
     Listen {
@@ -172,13 +192,15 @@ impl Core {
         };
         let dispatcher = Dispatcher::new(env, audit, store.clone(), Vec::new())?;
         let lease = config.workers.lease.as_chrono();
-        let handlers: Vec<Arc<dyn TimerHandler>> = vec![
+        let forges = forges(settings, config, &clock)?;
+        let mut handlers: Vec<Arc<dyn TimerHandler>> = vec![
             Arc::new(InboxHandler::new(dispatcher.clone())),
             Arc::new(builtin::Notify),
             Arc::new(builtin::Housekeeping {
                 retention: config.workers.retention.as_chrono(),
             }),
         ];
+        handlers.extend(crate::postmortem::handlers(config, forges.clone()));
         let scheduler = Scheduler::new(
             store.clone(),
             clock.clone(),
@@ -199,6 +221,7 @@ impl Core {
             metrics.clone(),
         )
         .sink::<SlackEffect>(slack)
+        .sink::<ForgeEffect>(Arc::new(ForgeSink::new(forges)))
         .ops_channel(config.team.ops_channel.clone())
         .faults(runtime.faults.clone())
         .build();
@@ -232,9 +255,49 @@ impl Core {
     }
 }
 
+/// The forges by name: `git` always (repositories under `forges.git.path`),
+/// `github` when configured and `GITHUB_TOKEN` is set.
+fn forges(
+    settings: &Settings,
+    config: &Config,
+    clock: &Clock,
+) -> Result<HashMap<String, Arc<dyn Forge>>, AppError> {
+    let mut forges: HashMap<String, Arc<dyn Forge>> = HashMap::new();
+    let git = GitForge::new(&config.forges.git.path, clock.clone()).map_err(|source| {
+        AppError::Forge {
+            name: "git",
+            source,
+        }
+    })?;
+    forges.insert("git".into(), Arc::new(git));
+    if let Some(github) = &config.forges.github {
+        let url = settings
+            .github_api_url
+            .clone()
+            .or_else(|| github.api_url.clone())
+            .unwrap_or_else(|| crate::forge::github::DEFAULT_API_URL.to_string());
+        match &settings.github_token {
+            Some(token) => {
+                let forge =
+                    GitHubForge::new(&url, GitHubAuth::Token(token.clone())).map_err(|source| {
+                        AppError::Forge {
+                            name: "github",
+                            source,
+                        }
+                    })?;
+                forges.insert("github".into(), Arc::new(forge));
+            }
+            None => tracing::warn!(
+                "forges.github is configured but GITHUB_TOKEN is not set: GitHub tickets cannot be opened"
+            ),
+        }
+    }
+    Ok(forges)
+}
+
 /// The recurring schedules the configuration declares.
 fn schedules(config: &Config) -> Vec<ScheduleDef> {
-    let mut defs = Vec::new();
+    let mut defs = crate::postmortem::schedules(config);
     match Recurrence::parse(&config.workers.housekeeping, config.team.timezone) {
         Ok(recurrence) => defs.push(ScheduleDef {
             name: "housekeeping".into(),
@@ -382,6 +445,11 @@ impl Server {
             store: core.store.clone(),
             metrics: metrics.clone(),
             ready: ready.clone(),
+            github_secret: settings
+                .github_webhook_secret
+                .as_deref()
+                .map(|secret| Arc::from(secret.as_bytes())),
+            clock: runtime.clock.clone(),
         };
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();

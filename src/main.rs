@@ -80,6 +80,9 @@ fn main() -> ExitCode {
         bot_token: env("SLACK_BOT_TOKEN"),
         app_token: env("SLACK_APP_TOKEN"),
         slack_api_url: env("SLACK_API_URL").unwrap_or_else(|| DEFAULT_API_URL.to_string()),
+        github_token: env("GITHUB_TOKEN"),
+        github_api_url: env("GITHUB_API_URL"),
+        github_webhook_secret: env("GITHUB_WEBHOOK_SECRET"),
     };
     let quiet = matches!(
         cli.command,

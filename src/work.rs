@@ -98,12 +98,25 @@ impl Work {
     /// Records an effect for the outbox under an idempotency `key`; false when
     /// that key was recorded before (the effect happens once).
     pub async fn effect<E: Effect>(&mut self, key: &str, effect: &E) -> Result<bool, StoreError> {
+        self.effect_then(key, effect, None).await
+    }
+
+    /// Like [`Work::effect`], and once the effect has ended (delivered or not)
+    /// runs the `follow_up` timer with its outcome, e.g. to post the link of an
+    /// issue the forge created.
+    pub async fn effect_then<E: Effect>(
+        &mut self,
+        key: &str,
+        effect: &E,
+        follow_up: Option<outbox::FollowUp>,
+    ) -> Result<bool, StoreError> {
         let now = self.now;
         let record = outbox::NewEffect {
             key: key.to_string(),
             lane: effect.lane(),
             sink: E::SINK.to_string(),
             payload: serde_json::to_value(effect).unwrap_or_default(),
+            follow_up,
         };
         let tx = self.tx().await?;
         let new = outbox::enqueue(tx.conn(), &record, now).await?;

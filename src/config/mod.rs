@@ -50,6 +50,12 @@ pub struct Config {
     /// Messages posted on a schedule (maintenance windows, weekly reminders).
     #[serde(default)]
     pub announcements: Vec<Announcement>,
+    /// Where issues and pull requests are opened.
+    #[serde(default)]
+    pub forges: crate::postmortem::config::ForgesConfig,
+    /// How postmortems are opened and followed.
+    #[serde(default)]
+    pub postmortems: crate::postmortem::config::PostmortemsConfig,
 }
 
 /// A message posted on a schedule.
@@ -118,6 +124,14 @@ pub struct TeamConfig {
     pub timezone: chrono_tz::Tz,
     /// Where pages, approvals and hand-offs go.
     pub ops_channel: ChannelId,
+    /// The workspace's address, for links to messages
+    /// (e.g. `https://acme-ops.slack.com`).
+    #[serde(default = "default_slack_url")]
+    pub slack_url: String,
+}
+
+fn default_slack_url() -> String {
+    "https://slack.com".into()
 }
 
 /// The people holding one role.
@@ -140,6 +154,9 @@ pub struct CustomerConfig {
     pub name: String,
     /// Slack Connect channels where this customer talks to us.
     pub channels: Vec<ChannelId>,
+    /// The customer's time zone, for times shown to them (default: the team's).
+    #[serde(default, deserialize_with = "deserialize_optional_tz")]
+    pub timezone: Option<chrono_tz::Tz>,
 }
 
 /// Where `commands/*.yaml` are read from.
@@ -256,12 +273,13 @@ pub fn load(explicit: Option<&Path>) -> Result<Loaded, ConfigError> {
                 file: name.clone(),
                 source,
             })?;
-            let config = parse(&name, &text)?;
+            let mut config = parse(&name, &text)?;
             let base_dir = path
                 .parent()
                 .map(Path::to_path_buf)
                 .filter(|p| !p.as_os_str().is_empty())
                 .unwrap_or_else(|| PathBuf::from("."));
+            load_postmortem_template(&name, &base_dir, &mut config)?;
             Ok(Loaded {
                 config,
                 file: Some(path),
@@ -274,6 +292,33 @@ pub fn load(explicit: Option<&Path>) -> Result<Loaded, ConfigError> {
             base_dir: PathBuf::from("."),
         }),
     }
+}
+
+/// Reads and compiles the postmortem template the configuration names.
+fn load_postmortem_template(
+    file: &str,
+    base_dir: &Path,
+    config: &mut Config,
+) -> Result<(), ConfigError> {
+    let Some(template) = &config.postmortems.template else {
+        return Ok(());
+    };
+    let path = if template.is_absolute() {
+        template.clone()
+    } else {
+        base_dir.join(template)
+    };
+    let invalid = |message: String| ConfigError::Invalid {
+        file: file.to_string(),
+        field: "postmortems.template".into(),
+        message,
+    };
+    let text = std::fs::read_to_string(&path)
+        .map_err(|err| invalid(format!("cannot read {}: {err}", path.display())))?;
+    crate::postmortem::render::check_template(&text)
+        .map_err(|err| invalid(format!("{}: {err}", path.display())))?;
+    config.postmortems.template_text = Some(text);
+    Ok(())
 }
 
 /// Parses and checks configuration text; `file` names it in errors.
@@ -353,6 +398,43 @@ fn check(file: &str, config: &Config) -> Result<(), ConfigError> {
         if let Err(err) = crate::scheduler::Recurrence::parse(&announcement.cron, tz) {
             return Err(invalid(format!("{field}.cron"), err.to_string()));
         }
+    }
+    let postmortems = &config.postmortems;
+    match postmortems.forge.as_str() {
+        "git" => {}
+        "github" if config.forges.github.is_some() => {}
+        "github" => {
+            return Err(invalid(
+                "postmortems.forge".into(),
+                "github needs a forges.github section (its token comes from GITHUB_TOKEN)".into(),
+            ));
+        }
+        other => {
+            return Err(invalid(
+                "postmortems.forge".into(),
+                format!("`{other}` is not a forge: write git (the embedded default) or github"),
+            ));
+        }
+    }
+    if crate::forge::check_repo(&postmortems.repository).is_err() {
+        return Err(invalid(
+            "postmortems.repository".into(),
+            format!(
+                "`{}` is not a repository: write owner/name, e.g. acme-platform/postmortems",
+                postmortems.repository
+            ),
+        ));
+    }
+    if let Err(err) =
+        crate::scheduler::Recurrence::parse(&postmortems.digest.cron, config.team.timezone)
+    {
+        return Err(invalid("postmortems.digest.cron".into(), err.to_string()));
+    }
+    if postmortems.poll.as_chrono() < chrono::Duration::minutes(1) {
+        return Err(invalid(
+            "postmortems.poll".into(),
+            "must be at least 1m (forges rate-limit us)".into(),
+        ));
     }
     for (role, members) in &config.roles {
         if members.users.is_empty() && members.usergroups.is_empty() {

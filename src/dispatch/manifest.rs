@@ -17,6 +17,14 @@ use std::path::Path;
 const EMBEDDED: &[(&str, &str)] = &[
     ("_common.yaml", include_str!("../../commands/_common.yaml")),
     ("help.yaml", include_str!("../../commands/help.yaml")),
+    (
+        "postmortem.yaml",
+        include_str!("../../commands/postmortem.yaml"),
+    ),
+    (
+        "postmortems.yaml",
+        include_str!("../../commands/postmortems.yaml"),
+    ),
     ("whoami.yaml", include_str!("../../commands/whoami.yaml")),
 ];
 

@@ -1,8 +1,10 @@
-//! The HTTP side: Slack's endpoints, operations endpoints and metrics.
+//! The HTTP side: Slack's endpoints, GitHub's webhook, operations endpoints
+//! and metrics.
 //!
 //! Handlers only verify, parse and hand over to [`Ingress`]; no business logic
 //! lives here.
 
+mod github;
 mod ops;
 mod slack;
 
@@ -35,6 +37,10 @@ pub struct HttpState {
     pub metrics: Metrics,
     /// False while starting or draining.
     pub ready: Arc<AtomicBool>,
+    /// `GITHUB_WEBHOOK_SECRET`; without it GitHub webhooks are refused.
+    pub github_secret: Option<Arc<[u8]>>,
+    /// Business time.
+    pub clock: crate::clock::Clock,
 }
 
 /// Builds the router.
@@ -44,6 +50,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/slack/events", post(slack::events))
         .route("/slack/commands", post(slack::commands))
         .route("/slack/interactivity", post(slack::interactivity))
+        .route("/webhooks/github", post(github::webhook))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

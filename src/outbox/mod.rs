@@ -14,6 +14,7 @@
 //! after the lease marks it *in doubt*, which makes the sink check whether the
 //! effect already happened before repeating it.
 
+pub mod forge;
 pub mod slack;
 
 use crate::clock::Clock;

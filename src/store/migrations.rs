@@ -22,6 +22,11 @@ const SQLITE: Files = &[
         "scheduler outbox",
         include_str!("../../migrations/sqlite/0002_scheduler_outbox.sql"),
     ),
+    (
+        3,
+        "timeline postmortems",
+        include_str!("../../migrations/sqlite/0003_timeline_postmortems.sql"),
+    ),
 ];
 
 const POSTGRES: Files = &[
@@ -34,6 +39,11 @@ const POSTGRES: Files = &[
         2,
         "scheduler outbox",
         include_str!("../../migrations/postgres/0002_scheduler_outbox.sql"),
+    ),
+    (
+        3,
+        "timeline postmortems",
+        include_str!("../../migrations/postgres/0003_timeline_postmortems.sql"),
     ),
 ];
 

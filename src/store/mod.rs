@@ -9,6 +9,8 @@
 pub mod audit;
 mod migrations;
 pub mod outbox;
+pub mod postmortems;
+pub mod timeline;
 pub mod timers;
 pub mod tx;
 

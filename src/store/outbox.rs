@@ -22,6 +22,19 @@ pub struct NewEffect {
     pub sink: String,
     /// The effect, as the sink reads it.
     pub payload: Value,
+    /// A timer to run once the effect has ended, delivered or not.
+    pub follow_up: Option<FollowUp>,
+}
+
+/// A timer armed when an effect ends, in the transaction that records the end.
+/// Its payload is `payload` (an object) plus `effect` (the effect's key),
+/// `outcome` (`delivered`, `failed` or `abandoned`), `result` and `error`.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct FollowUp {
+    /// The timer kind, e.g. `postmortem.opened`.
+    pub kind: String,
+    /// What the handler needs besides the outcome.
+    pub payload: Value,
 }
 
 /// A claimed item.
@@ -65,13 +78,19 @@ pub async fn enqueue(
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
     let result = sqlx::query(
-        "INSERT INTO outbox (idem_key, lane, sink, payload, status, next_attempt_at, created_at) \
-         VALUES ($1, $2, $3, $4, 'pending', $5, $5) ON CONFLICT (idem_key) DO NOTHING",
+        "INSERT INTO outbox (idem_key, lane, sink, payload, follow_up, status, next_attempt_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6) ON CONFLICT (idem_key) DO NOTHING",
     )
     .bind(&effect.key)
     .bind(&effect.lane)
     .bind(&effect.sink)
     .bind(effect.payload.to_string())
+    .bind(
+        effect
+            .follow_up
+            .as_ref()
+            .and_then(|f| serde_json::to_string(f).ok()),
+    )
     .bind(millis(now))
     .execute(conn)
     .await?;
@@ -104,6 +123,10 @@ impl Store {
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<OutboxItem>, StoreError> {
+        // A read first: an idle poll must not take SQLite's write lock.
+        if self.next_outbox_due().await?.is_none_or(|at| at > now) {
+            return Ok(Vec::new());
+        }
         let sql = format!(
             "UPDATE outbox SET \
                in_doubt = CASE WHEN status = 'sending' THEN 1 ELSE in_doubt END, \
@@ -132,7 +155,8 @@ impl Store {
         Ok(items)
     }
 
-    /// Records a delivery; false when the claim was no longer ours.
+    /// Records a delivery (and arms its follow-up); false when the claim was
+    /// no longer ours.
     pub async fn record_delivered(
         &self,
         id: i64,
@@ -140,17 +164,24 @@ impl Store {
         result: &Value,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        let mut tx = self.begin().await?;
+        let ended = sqlx::query(
             "UPDATE outbox SET status = 'delivered', result = $1, delivered_at = $2, lease_until = NULL, in_doubt = 0 \
-             WHERE id = $3 AND status = 'sending' AND claimed_by = $4",
+             WHERE id = $3 AND status = 'sending' AND claimed_by = $4 \
+             RETURNING idem_key, follow_up",
         )
         .bind(result.to_string())
         .bind(millis(now))
         .bind(id)
         .bind(worker)
-        .execute(self.pool())
+        .fetch_optional(tx.conn())
         .await?;
-        Ok(done.rows_affected() == 1)
+        let Some(row) = ended else {
+            return Ok(false);
+        };
+        arm_follow_up(&mut tx, &row, "delivered", Some(result), None, now).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Gives an item back for a later attempt at `at`. `attempted` says whether
@@ -183,7 +214,7 @@ impl Store {
     }
 
     /// Ends an item without delivery: `failed` (permanent error) or `abandoned`
-    /// (in doubt and not safely repeatable).
+    /// (in doubt and not safely repeatable); arms its follow-up.
     pub async fn end_outbox(
         &self,
         id: i64,
@@ -192,18 +223,24 @@ impl Store {
         error: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        let error: String = error.chars().take(2000).collect();
+        let mut tx = self.begin().await?;
+        let ended = sqlx::query(
             "UPDATE outbox SET status = $1, last_error = $2, delivered_at = $3, lease_until = NULL \
-             WHERE id = $4 AND status = 'sending' AND claimed_by = $5",
+             WHERE id = $4 AND status = 'sending' AND claimed_by = $5 \
+             RETURNING idem_key, follow_up",
         )
         .bind(status)
-        .bind(error.chars().take(2000).collect::<String>())
+        .bind(&error)
         .bind(millis(now))
         .bind(id)
         .bind(worker)
-        .execute(self.pool())
+        .fetch_optional(tx.conn())
         .await?;
-        Ok(())
+        if let Some(row) = ended {
+            arm_follow_up(&mut tx, &row, status, None, Some(&error), now).await?;
+        }
+        tx.commit().await
     }
 
     /// Where an item stands, by key.
@@ -266,6 +303,45 @@ impl Store {
         .await?;
         Ok(result.rows_affected())
     }
+}
+
+/// Arms the follow-up timer of an ended item, if it has one.
+async fn arm_follow_up(
+    tx: &mut super::Tx,
+    row: &sqlx::any::AnyRow,
+    outcome: &str,
+    result: Option<&Value>,
+    error: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let key: String = row.try_get("idem_key")?;
+    let follow_up: Option<String> = row.try_get("follow_up")?;
+    let Some(follow_up) = follow_up.and_then(|f| serde_json::from_str::<FollowUp>(&f).ok()) else {
+        return Ok(());
+    };
+    let mut payload = match follow_up.payload {
+        Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    };
+    payload.insert("effect".into(), Value::String(key.clone()));
+    payload.insert("outcome".into(), Value::String(outcome.to_string()));
+    payload.insert("result".into(), result.cloned().unwrap_or(Value::Null));
+    payload.insert(
+        "error".into(),
+        error.map_or(Value::Null, |e| Value::String(e.to_string())),
+    );
+    let timer = super::timers::NewTimer {
+        queue: super::timers::Queue::Timers,
+        kind: follow_up.kind,
+        key: format!("{key}:then"),
+        group: None,
+        lane: None,
+        payload: Value::Object(payload),
+        due_at: now,
+    };
+    super::timers::insert_timer(tx.conn(), &timer, now).await?;
+    tx.wake_after_commit(super::Wake::Timers);
+    Ok(())
 }
 
 /// Deletes ended items older than `before`.

@@ -209,6 +209,10 @@ impl Store {
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<Timer>, StoreError> {
+        // A read first: an idle poll must not take SQLite's write lock.
+        if self.next_timer_due(queue).await?.is_none_or(|at| at > now) {
+            return Ok(Vec::new());
+        }
         let sql = format!(
             "UPDATE timers SET status = 'running', claimed_by = $1, lease_until = $2, attempts = attempts + 1 \
              WHERE id IN ( \

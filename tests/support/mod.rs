@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod fake_github;
 pub mod fake_slack;
 
 use fake_slack::FakeSlack;
@@ -133,6 +134,12 @@ pub fn monday_morning() -> chrono::DateTime<chrono::Utc> {
         .to_utc()
 }
 
+/// The GitHub token the fake GitHub accepts.
+pub const GITHUB_TOKEN: &str = "ghp_testtoken";
+
+/// The GitHub webhook secret the tests sign with.
+pub const GITHUB_SECRET: &str = "github-webhook-secret";
+
 /// The settings of a test app on `db` talking to `slack`.
 pub fn settings(db: &TestDb, slack: &FakeSlack) -> Settings {
     Settings {
@@ -143,6 +150,9 @@ pub fn settings(db: &TestDb, slack: &FakeSlack) -> Settings {
         bot_token: Some(BOT_TOKEN.into()),
         app_token: None,
         slack_api_url: slack.api_url.clone(),
+        github_token: Some(GITHUB_TOKEN.into()),
+        github_api_url: None,
+        github_webhook_secret: Some(GITHUB_SECRET.into()),
     }
 }
 

@@ -8,7 +8,12 @@ use super::Verb;
 
 /// Every verb this build can run.
 pub fn all() -> Vec<Box<dyn Verb>> {
-    vec![Box::new(help::Help), Box::new(whoami::WhoAmI)]
+    vec![
+        Box::new(help::Help),
+        Box::new(whoami::WhoAmI),
+        Box::new(crate::postmortem::OpenPostmortem),
+        Box::new(crate::postmortem::ListPostmortems),
+    ]
 }
 
 /// Templates a verb's handler renders, checked against the manifest at start-up.
@@ -16,6 +21,8 @@ pub fn required_templates(verb: &str) -> &'static [&'static str] {
     match verb {
         "help" => &["list", "detail"],
         "whoami" => &["reply"],
+        "postmortem" => &["opening", "existing"],
+        "postmortems" => &["list"],
         _ => &[],
     }
 }
