@@ -58,6 +58,8 @@ pub struct Settings {
     pub github_api_url: Option<String>,
     /// `GITHUB_WEBHOOK_SECRET`.
     pub github_webhook_secret: Option<String>,
+    /// `GITHUB_APP_PRIVATE_KEY` (PEM), with `forges.github.app_id`.
+    pub github_app_key: Option<String>,
 }
 
 impl Default for Settings {
@@ -73,6 +75,7 @@ impl Default for Settings {
             github_token: None,
             github_api_url: None,
             github_webhook_secret: None,
+            github_app_key: None,
         }
     }
 }
@@ -276,20 +279,35 @@ fn forges(
             .clone()
             .or_else(|| github.api_url.clone())
             .unwrap_or_else(|| crate::forge::github::DEFAULT_API_URL.to_string());
-        match &settings.github_token {
-            Some(token) => {
-                let forge =
-                    GitHubForge::new(&url, GitHubAuth::Token(token.clone())).map_err(|source| {
-                        AppError::Forge {
-                            name: "github",
-                            source,
-                        }
-                    })?;
-                forges.insert("github".into(), Arc::new(forge));
+        let auth = match (
+            github.app_id,
+            &settings.github_app_key,
+            &settings.github_token,
+        ) {
+            (Some(app_id), Some(key), _) => Some(GitHubAuth::App {
+                app_id,
+                private_key_pem: key.clone(),
+            }),
+            (Some(_), None, _) => {
+                tracing::warn!(
+                    "forges.github.app_id is set but GITHUB_APP_PRIVATE_KEY is not: GitHub tickets cannot be opened"
+                );
+                None
             }
-            None => tracing::warn!(
-                "forges.github is configured but GITHUB_TOKEN is not set: GitHub tickets cannot be opened"
-            ),
+            (None, _, Some(token)) => Some(GitHubAuth::Token(token.clone())),
+            (None, _, None) => {
+                tracing::warn!(
+                    "forges.github is configured but GITHUB_TOKEN is not set: GitHub tickets cannot be opened"
+                );
+                None
+            }
+        };
+        if let Some(auth) = auth {
+            let forge = GitHubForge::new(&url, auth).map_err(|source| AppError::Forge {
+                name: "github",
+                source,
+            })?;
+            forges.insert("github".into(), Arc::new(forge));
         }
     }
     Ok(forges)

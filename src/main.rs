@@ -83,6 +83,7 @@ fn main() -> ExitCode {
         github_token: env("GITHUB_TOKEN"),
         github_api_url: env("GITHUB_API_URL"),
         github_webhook_secret: env("GITHUB_WEBHOOK_SECRET"),
+        github_app_key: env("GITHUB_APP_PRIVATE_KEY"),
     };
     let quiet = matches!(
         cli.command,

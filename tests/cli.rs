@@ -140,3 +140,50 @@ fn slack_manifest_is_derived_from_the_commands() {
     assert!(!without.status.success());
     assert!(text(&without.stderr).contains("--socket-mode"));
 }
+
+#[test]
+fn a_console_postmortem_is_a_real_file_and_a_broken_template_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/wk.db", dir.path().display());
+    let example = std::fs::read_to_string("examples/watchkeeper.yaml").unwrap();
+    let config = dir.path().join("wk.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "{example}\nforges:\n  git:\n    path: {}/forge\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let script =
+        ":as U0SAM\n:in C0ACME\n:thread 1772442000.000100\n/wk postmortem Payments outage\n";
+    let out = watchkeeper(&["console", "--config", &config], &db, script);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(stdout.contains("Postmortem PM-1 is open"), "{stdout}");
+    let file = dir
+        .path()
+        .join("forge/platform/postmortems/issues/1-pm-1-payments-outage.md");
+    let ticket = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        ticket.contains("state: open") && ticket.contains("ACME Corp"),
+        "{ticket}"
+    );
+
+    let broken = dir.path().join("broken.yaml");
+    std::fs::write(dir.path().join("pm.md"), "{{#each timeline}}{{text}}").unwrap();
+    std::fs::write(
+        &broken,
+        format!("{example}\npostmortems:\n  template: pm.md\n"),
+    )
+    .unwrap();
+    let out = watchkeeper(
+        &["check", "--config", &broken.display().to_string()],
+        &db,
+        "",
+    );
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("postmortems.template"), "{stderr}");
+}

@@ -44,6 +44,10 @@ pub struct GitHubForgeConfig {
     /// API base URL; `GITHUB_API_URL` overrides it.
     #[serde(default)]
     pub api_url: Option<String>,
+    /// Sign in as this GitHub App (its private key from
+    /// `GITHUB_APP_PRIVATE_KEY`) instead of with `GITHUB_TOKEN`.
+    #[serde(default)]
+    pub app_id: Option<u64>,
 }
 
 /// How postmortems are opened and followed.

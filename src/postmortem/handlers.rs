@@ -322,9 +322,9 @@ pub fn list_items(list: &[Postmortem], now: DateTime<Utc>) -> Vec<Value> {
                 "status": pm.status,
                 "owner": pm.owner,
                 "age": match days {
-                    0 => "today".to_string(),
-                    1 => "1 day".to_string(),
-                    n => format!("{n} days"),
+                    0 => "opened today".to_string(),
+                    1 => "1 day old".to_string(),
+                    n => format!("{n} days old"),
                 },
                 "url": pm.issue_url,
                 "repo": pm.repo,
@@ -366,7 +366,7 @@ impl TimerHandler for Digest {
                 );
                 for (pm, item) in open.iter().zip(list_items(&open, now)) {
                     text.push_str(&format!(
-                        "\n• {} {} — *{}* ({}), {} old, owner {}",
+                        "\n• {} {} — *{}* ({}), {}, owner {}",
                         label(pm.id),
                         link(pm),
                         escape(&pm.title),

@@ -153,6 +153,7 @@ pub fn settings(db: &TestDb, slack: &FakeSlack) -> Settings {
         github_token: Some(GITHUB_TOKEN.into()),
         github_api_url: None,
         github_webhook_secret: Some(GITHUB_SECRET.into()),
+        github_app_key: None,
     }
 }
 
