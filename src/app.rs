@@ -530,8 +530,22 @@ impl Server {
     pub async fn shutdown(self) {
         self.ready.store(false, Ordering::Release);
         let _ = self.shutdown.send(true);
-        for task in self.tasks {
-            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        for mut task in self.tasks {
+            if tokio::time::timeout(Duration::from_secs(10), &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+            }
+        }
+        match self.core.workers.release_own_claims().await {
+            Ok(0) => {}
+            Ok(released) => {
+                tracing::info!(released, "gave back unfinished work to the other replicas")
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot give back unfinished work; other replicas take it when the lease runs out")
+            }
         }
         self.core.close().await;
     }

@@ -75,6 +75,15 @@ impl Workers {
         self.scheduler.sync_schedules(schedules).await
     }
 
+    /// Gives back what this replica still holds when it stops, so another
+    /// replica can take it at once instead of after the lease: timers become
+    /// pending again, effects pending and in doubt (they may have been sent).
+    pub async fn release_own_claims(&self) -> Result<u64, StoreError> {
+        let timers = self.scheduler.recover_own_claims().await?;
+        let effects = self.outbox.recover_own_claims().await?;
+        Ok(timers + effects)
+    }
+
     /// Runs everything due now — inbox, schedules, timers, outbox — until
     /// nothing is left; returns how many rows were handled.
     pub async fn settle(&self) -> Result<usize, StoreError> {

@@ -249,6 +249,38 @@ async fn a_restarted_replica_takes_back_its_own_work_at_once(db: Db) {
     restarted.stop().await;
 }
 
+async fn a_replica_that_shuts_down_gives_its_work_back_at_once(db: Db) {
+    let plan = Arc::new(FaultPlan::default());
+    plan.crash_once(FaultPoint::OutboxClaimed, "handoff:drain");
+    let Some(app) = TestApp::spawn_virtual_with(db, monday_morning(), "", Some(plan.clone())).await
+    else {
+        return;
+    };
+    arm(
+        &app,
+        "handoff:drain",
+        app.clock.now(),
+        "C0OPS",
+        "Shift hand-off",
+    )
+    .await;
+    app.settle().await;
+    assert_eq!(plan.pending(), 0, "the delivery was cut off while claimed");
+    assert_eq!(posts_of(&app.slack, "handoff:drain"), 0);
+    let other = app.replica(None).await;
+    other.settle().await;
+    assert_eq!(
+        posts_of(&app.slack, "handoff:drain"),
+        0,
+        "still claimed by a live replica"
+    );
+    // SIGTERM: the stopping replica releases its claim; no lease to wait for.
+    app.stop_keeping_db().await;
+    other.settle().await;
+    assert_eq!(posts_of(&other.slack, "handoff:drain"), 1);
+    other.stop().await;
+}
+
 async fn slack_429_and_500_are_retried_and_delivered_once(db: Db) {
     let Some(app) = TestApp::spawn_virtual(db, monday_morning()).await else {
         return;
@@ -477,6 +509,7 @@ on_both_backends!(
     a_timer_cancelled_while_claimed_never_fires,
     a_crash_at_any_step_still_delivers_exactly_once,
     a_restarted_replica_takes_back_its_own_work_at_once,
+    a_replica_that_shuts_down_gives_its_work_back_at_once,
     slack_429_and_500_are_retried_and_delivered_once,
     permanent_failures_stop_and_are_reported_to_the_ops_channel,
     two_replicas_fire_each_timer_once,
