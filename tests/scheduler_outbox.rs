@@ -14,7 +14,7 @@ use watchkeeper::chat::slack::SlackWebChat;
 use watchkeeper::chat::{Chat, Destination, Outgoing, Reply, post_marker};
 use watchkeeper::faults::{FaultPlan, FaultPoint};
 use watchkeeper::ids::ChannelId;
-use watchkeeper::outbox::{SlackEffect, Target};
+use watchkeeper::outbox::{MessageRef, SlackEffect, Target};
 use watchkeeper::scheduler::builtin::Notify;
 use watchkeeper::work::Work;
 
@@ -281,6 +281,52 @@ async fn a_replica_that_shuts_down_gives_its_work_back_at_once(db: Db) {
     other.stop().await;
 }
 
+async fn a_status_card_is_updated_in_place_and_answered_in_its_thread(db: Db) {
+    let Some(app) = TestApp::spawn_virtual(db, monday_morning()).await else {
+        return;
+    };
+    // The card, its update and a reply in its thread are decided together;
+    // the update and the reply target the ts Slack gives the first post.
+    app.slack.fail("chat.postMessage", [Failure::Status(500)]);
+    let mut work = Work::new(app.server.store().clone(), app.clock.now());
+    work.effect("card:42", &post("C0ACME", "Request 42: open"))
+        .await
+        .unwrap();
+    work.effect(
+        "card:42:claimed",
+        &SlackEffect::Update {
+            channel: ChannelId::from("C0ACME"),
+            message: MessageRef::Posted("card:42".into()),
+            reply: Reply::text("Request 42: claimed by Sam"),
+        },
+    )
+    .await
+    .unwrap();
+    work.effect(
+        "card:42:reply",
+        &SlackEffect::Post {
+            to: Target::Channel {
+                channel: ChannelId::from("C0ACME"),
+                thread: Some(MessageRef::Posted("card:42".into())),
+            },
+            reply: Reply::text("Sam is looking at it").in_channel(),
+        },
+    )
+    .await
+    .unwrap();
+    work.commit().await.unwrap();
+    app.advance(Duration::minutes(1)).await;
+    let messages = app.slack.messages_in("C0ACME");
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    let card = &messages[0];
+    assert_eq!(card.text, "Request 42: claimed by Sam", "updated in place");
+    assert_eq!(messages[1].thread_ts.as_deref(), Some(card.ts.as_str()));
+    let updates = app.slack.calls_to("chat.update");
+    assert_eq!(updates.len(), 1);
+    assert_eq!(updates[0].body["ts"], card.ts.as_str());
+    app.stop().await;
+}
+
 async fn slack_429_and_500_are_retried_and_delivered_once(db: Db) {
     let Some(app) = TestApp::spawn_virtual(db, monday_morning()).await else {
         return;
@@ -510,6 +556,7 @@ on_both_backends!(
     a_crash_at_any_step_still_delivers_exactly_once,
     a_restarted_replica_takes_back_its_own_work_at_once,
     a_replica_that_shuts_down_gives_its_work_back_at_once,
+    a_status_card_is_updated_in_place_and_answered_in_its_thread,
     slack_429_and_500_are_retried_and_delivered_once,
     permanent_failures_stop_and_are_reported_to_the_ops_channel,
     two_replicas_fire_each_timer_once,

@@ -467,13 +467,27 @@ async fn api(
             }))
         }
         "chat.postEphemeral" => slack_json(json!({ "ok": true, "message_ts": fake.next_ts() })),
-        "chat.update" => slack_json(json!({
-            "ok": true,
-            "channel": body.get("channel").cloned().unwrap_or(Value::Null),
-            "ts": body.get("ts").cloned().unwrap_or(Value::Null),
-            "text": text,
-            "message": { "text": text, "user": "U0WATCH" }
-        })),
+        "chat.update" => {
+            // Like Slack: only a message that exists can be updated.
+            let channel = str_param(&body, "channel").unwrap_or_default();
+            let ts = str_param(&body, "ts").unwrap_or_default();
+            let mut state = fake.state.lock().unwrap();
+            let Some(message) = state
+                .messages
+                .iter_mut()
+                .find(|m| m.channel == channel && m.ts == ts)
+            else {
+                return slack_json(json!({ "ok": false, "error": "message_not_found" }));
+            };
+            message.text = text.as_str().unwrap_or_default().to_string();
+            slack_json(json!({
+                "ok": true,
+                "channel": channel,
+                "ts": ts,
+                "text": text,
+                "message": { "text": text, "user": "U0WATCH" }
+            }))
+        }
         "reactions.add" => {
             let reaction = (
                 str_param(&body, "channel").unwrap_or_default().to_string(),
