@@ -526,7 +526,28 @@ impl Server {
         &self.core.workers
     }
 
-    /// Stops taking work, lets in-flight requests finish, flushes and closes.
+    /// Re-reads the configuration file and `commands/` and swaps them in for
+    /// new requests (roles, customers, wording, postmortem settings); requests
+    /// in flight finish with what they started with. A bad file is refused
+    /// and the running configuration kept. Workers and schedules keep theirs
+    /// until a restart.
+    pub fn reload(&self, settings: &Settings) -> Result<(), AppError> {
+        let (loaded, manifest) = load(settings)?;
+        let dispatcher = &self.core.dispatcher;
+        let clock = dispatcher.env().clock.clone();
+        let config = loaded.config;
+        let env = Env {
+            manifest,
+            authorizer: Authorizer::new(&config, self.core.directory.clone()),
+            config: Arc::new(config),
+            clock,
+        };
+        dispatcher.replace_env(env)?;
+        Ok(())
+    }
+
+    /// Stops taking work, lets in-flight requests and the workers' current
+    /// step finish, gives back what is still claimed, flushes and closes.
     pub async fn shutdown(self) {
         self.ready.store(false, Ordering::Release);
         let _ = self.shutdown.send(true);
@@ -571,34 +592,54 @@ async fn refresh_usergroups(
     }
 }
 
-/// `watchkeeper serve`: runs until SIGTERM or Ctrl-C.
+/// `watchkeeper serve`: runs until SIGTERM or Ctrl-C; SIGHUP reloads the
+/// configuration and commands.
 pub async fn serve(settings: Settings) -> Result<(), AppError> {
     let server = Server::start(&settings).await?;
-    wait_for_signal().await;
+    while let Signal::Reload = next_signal().await {
+        match server.reload(&settings) {
+            Ok(()) => tracing::info!("configuration and commands reloaded"),
+            Err(err) => tracing::error!(
+                error = %err,
+                "reload refused; still running with the previous configuration"
+            ),
+        }
+    }
     tracing::info!("shutting down");
     server.shutdown().await;
     Ok(())
 }
 
-async fn wait_for_signal() {
+enum Signal {
+    Stop,
+    Reload,
+}
+
+async fn next_signal() -> Signal {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) {
+            (Ok(mut term), Ok(mut hup)) => {
                 tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => Signal::Stop,
+                    _ = hup.recv() => Signal::Reload,
+                    _ = tokio::signal::ctrl_c() => Signal::Stop,
                 }
             }
-            Err(_) => {
+            _ => {
                 let _ = tokio::signal::ctrl_c().await;
+                Signal::Stop
             }
         }
     }
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+        Signal::Stop
     }
 }
 

@@ -123,6 +123,35 @@ pub enum DispatchError {
     },
 }
 
+/// "I don't know that", with the closest verb the caller may run.
+fn unknown(env: &Env, inbound: &Inbound, verb: &str) -> Reply {
+    let suggestion = env
+        .manifest
+        .commands()
+        .filter(|spec| {
+            env.authorizer
+                .may(&inbound.actor, &inbound.place, &spec.verb, &spec.audience)
+        })
+        .map(|spec| {
+            (
+                strsim::damerau_levenshtein(verb, &spec.verb),
+                spec.verb.clone(),
+            )
+        })
+        .filter(|(distance, candidate)| *distance <= 2.max(candidate.len() / 3))
+        .min()
+        .map(|(_, verb)| verb);
+    let text = env
+        .manifest
+        .templates()
+        .render(
+            "common.unknown",
+            &serde_json::json!({ "verb": verb, "suggestion": suggestion }),
+        )
+        .unwrap_or_else(|_| format!("I don't know `/wk {verb}`. Try `/wk help`."));
+    Reply::text(text)
+}
+
 /// Checks that every verb in the manifest has a handler, every handler has a
 /// manifest entry, and every template a handler renders exists.
 pub fn check_manifest(manifest: &Manifest) -> Result<(), DispatchError> {
@@ -151,7 +180,7 @@ pub fn check_manifest(manifest: &Manifest) -> Result<(), DispatchError> {
 /// Routes every input to its handler; cheap to clone.
 #[derive(Clone)]
 pub struct Dispatcher {
-    env: Arc<Env>,
+    env: Arc<std::sync::RwLock<Arc<Env>>>,
     verbs: Arc<BTreeMap<&'static str, Box<dyn Verb>>>,
     listeners: Arc<Vec<Arc<dyn Listener>>>,
     audit: AuditLog,
@@ -169,7 +198,7 @@ impl Dispatcher {
         check_manifest(&env.manifest)?;
         let verbs = verbs::all().into_iter().map(|v| (v.verb(), v)).collect();
         Ok(Self {
-            env: Arc::new(env),
+            env: Arc::new(std::sync::RwLock::new(Arc::new(env))),
             verbs: Arc::new(verbs),
             listeners: Arc::new(listeners),
             audit,
@@ -177,9 +206,25 @@ impl Dispatcher {
         })
     }
 
-    /// The shared parts (authoriser, manifest, config, clock).
-    pub fn env(&self) -> &Env {
-        &self.env
+    /// The shared parts (authoriser, manifest, config, clock) as they are now;
+    /// a request keeps the snapshot it started with across a reload.
+    pub fn env(&self) -> Arc<Env> {
+        self.env
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Swaps in a reloaded configuration and manifest (SIGHUP). Requests in
+    /// flight finish with the old one; nothing is dropped. Refused, keeping
+    /// the old one, when manifest and handlers do not match.
+    pub fn replace_env(&self, env: Env) -> Result<(), DispatchError> {
+        check_manifest(&env.manifest)?;
+        *self
+            .env
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(env);
+        Ok(())
     }
 
     /// Runs a slash command in its own unit of work and returns the reply; what
@@ -189,15 +234,16 @@ impl Dispatcher {
             InboundKind::Command(command) => command.text.as_str(),
             _ => "",
         };
-        let mut work = Work::new(self.store.clone(), self.env.clock.now());
-        let (reply, succeeded) = self.run_command(inbound, text, &mut work).await;
+        let env = self.env();
+        let mut work = Work::new(self.store.clone(), env.clock.now());
+        let (reply, succeeded) = self.run_command(&env, inbound, text, &mut work).await;
         if !succeeded {
             return reply;
         }
         match work.commit().await {
             Ok(()) => reply,
             Err(err) => errors::render(
-                self.env.manifest.templates(),
+                env.manifest.templates(),
                 &CommandError::internal(err),
                 text.split_whitespace().next().unwrap_or("help"),
                 "/wk help",
@@ -214,11 +260,12 @@ impl Dispatcher {
         inbound: &Inbound,
         work: &mut Work,
     ) -> Result<Option<Reply>, CommandError> {
+        let env = self.env();
         let (routed, action) = match &inbound.kind {
             InboundKind::Command(command) => {
                 let text = command.text.clone();
                 let savepoint = Savepoint::set(work).await?;
-                let (reply, succeeded) = self.run_command(inbound, &text, work).await;
+                let (reply, succeeded) = self.run_command(&env, inbound, &text, work).await;
                 savepoint.close(work, succeeded).await?;
                 return Ok(Some(reply));
             }
@@ -249,7 +296,7 @@ impl Dispatcher {
         let mut reply = None;
         for listener in routed {
             let savepoint = Savepoint::set(work).await?;
-            let result = listener.handle(inbound, &self.env, work).await;
+            let result = listener.handle(inbound, &env, work).await;
             savepoint.close(work, result.is_ok()).await?;
             match result {
                 Ok(r) => {
@@ -263,7 +310,7 @@ impl Dispatcher {
                     let action = action.clone().unwrap_or_else(|| "conversation".into());
                     self.record(inbound, &action, "", err.outcome(), Some(err.to_string()));
                     return Ok(Some(errors::render(
-                        self.env.manifest.templates(),
+                        env.manifest.templates(),
                         &err,
                         &action,
                         "",
@@ -285,8 +332,14 @@ impl Dispatcher {
     }
 
     /// Runs `/wk <text>`; returns the reply and whether the verb succeeded.
-    async fn run_command(&self, inbound: &Inbound, text: &str, work: &mut Work) -> (Reply, bool) {
-        let templates = self.env.manifest.templates();
+    async fn run_command(
+        &self,
+        env: &Env,
+        inbound: &Inbound,
+        text: &str,
+        work: &mut Work,
+    ) -> (Reply, bool) {
+        let templates = env.manifest.templates();
         let line = match CommandLine::parse(text) {
             Ok(line) => line,
             Err(err) => {
@@ -313,8 +366,7 @@ impl Dispatcher {
         } else {
             line.verb.as_str()
         };
-        let (Some(spec), Some(handler)) = (self.env.manifest.get(verb), self.verbs.get(verb))
-        else {
+        let (Some(spec), Some(handler)) = (env.manifest.get(verb), self.verbs.get(verb)) else {
             self.record(
                 inbound,
                 &format!("command:{verb}"),
@@ -322,12 +374,11 @@ impl Dispatcher {
                 AuditOutcome::Rejected,
                 Some("unknown command".into()),
             );
-            return (self.unknown(inbound, verb), false);
+            return (unknown(env, inbound, verb), false);
         };
         let action = format!("command:{verb}");
         if let Err(denied) =
-            self.env
-                .authorizer
+            env.authorizer
                 .authorize(&inbound.actor, &inbound.place, verb, &spec.audience)
         {
             self.record(
@@ -351,7 +402,7 @@ impl Dispatcher {
             inbound,
             line: &line,
             spec,
-            env: &self.env,
+            env,
             work,
         };
         match handler.run(call).await {
@@ -366,38 +417,6 @@ impl Dispatcher {
         }
     }
 
-    /// "I don't know that", with the closest verb the caller may run.
-    fn unknown(&self, inbound: &Inbound, verb: &str) -> Reply {
-        let suggestion = self
-            .env
-            .manifest
-            .commands()
-            .filter(|spec| {
-                self.env
-                    .authorizer
-                    .may(&inbound.actor, &inbound.place, &spec.verb, &spec.audience)
-            })
-            .map(|spec| {
-                (
-                    strsim::damerau_levenshtein(verb, &spec.verb),
-                    spec.verb.clone(),
-                )
-            })
-            .filter(|(distance, candidate)| *distance <= 2.max(candidate.len() / 3))
-            .min()
-            .map(|(_, verb)| verb);
-        let text = self
-            .env
-            .manifest
-            .templates()
-            .render(
-                "common.unknown",
-                &serde_json::json!({ "verb": verb, "suggestion": suggestion }),
-            )
-            .unwrap_or_else(|_| format!("I don't know `/wk {verb}`. Try `/wk help`."));
-        Reply::text(text)
-    }
-
     fn record(
         &self,
         inbound: &Inbound,
@@ -408,7 +427,7 @@ impl Dispatcher {
     ) {
         let actor = &inbound.actor;
         self.audit.record(AuditEntry {
-            at: self.env.clock.now(),
+            at: self.env().clock.now(),
             actor_user: actor.user.to_string(),
             actor_team: actor.team.as_ref().map(ToString::to_string),
             roles: actor.role_names(),

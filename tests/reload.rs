@@ -1,0 +1,100 @@
+//! SIGHUP reloads configuration and commands without a restart: new wording
+//! and roles apply to the next request, a broken file is refused and the
+//! running configuration kept; the real binary reloads on the signal and
+//! stops cleanly on SIGTERM.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use support::{Db, TestApp, monday_morning, repo_path};
+
+fn copy_commands(to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(repo_path("commands")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+fn text_of(reply: &serde_json::Value) -> String {
+    reply["text"].as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_wording_applies_after_a_reload_and_a_broken_file_changes_nothing() {
+    let app = TestApp::spawn_virtual_with(Db::Sqlite, monday_morning(), "# reloadable", None)
+        .await
+        .unwrap();
+    let config = app.settings.config.clone().unwrap();
+    let commands = config.parent().unwrap().join("commands");
+    copy_commands(&commands);
+    let whoami = commands.join("whoami.yaml");
+    let original = std::fs::read_to_string(&whoami).unwrap();
+    std::fs::write(
+        &whoami,
+        original.replace("You are <@{{user}}>", "Hello <@{{user}}>, you are"),
+    )
+    .unwrap();
+
+    let before = app.command("U0SAM", "T0STAFF", "C0OPS", "whoami").await;
+    assert!(text_of(&before).starts_with("You are"), "{before}");
+    app.server.reload(&app.settings).unwrap();
+    let after = app.command("U0SAM", "T0STAFF", "C0OPS", "whoami").await;
+    assert!(text_of(&after).starts_with("Hello <@U0SAM>"), "{after}");
+
+    // A broken template is refused with a reason; the running wording stays.
+    std::fs::write(&whoami, original.replace("{{user}}", "{{#if user}")).unwrap();
+    let err = app.server.reload(&app.settings).unwrap_err().to_string();
+    assert!(err.contains("whoami"), "{err}");
+    let still = app.command("U0SAM", "T0STAFF", "C0OPS", "whoami").await;
+    assert!(text_of(&still).starts_with("Hello <@U0SAM>"), "{still}");
+    app.stop().await;
+}
+
+#[test]
+fn the_binary_reloads_on_sighup_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_watchkeeper"))
+        .arg("serve")
+        .current_dir(dir.path())
+        .env(
+            "WATCHKEEPER_DATABASE_URL",
+            format!("sqlite://{}/wk.db", dir.path().display()),
+        )
+        .env("WATCHKEEPER_LISTEN", "127.0.0.1:0")
+        .env("RUST_LOG", "info")
+        .env_remove("SLACK_BOT_TOKEN")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut wait_for = |needle: &str| -> String {
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if line.contains(needle) {
+                return line;
+            }
+        }
+        panic!("the log never said {needle:?}");
+    };
+    wait_for("watchkeeper is ready");
+    let signal = |name: &str| {
+        assert!(
+            Command::new("kill")
+                .args([name, &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    signal("-HUP");
+    wait_for("configuration and commands reloaded");
+    signal("-TERM");
+    wait_for("shutting down");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+}
