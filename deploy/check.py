@@ -470,11 +470,11 @@ def check_builds(version):
 
 
 def check_documented_secrets(refs):
-    """Every Secret key the manifests read appears in deploy/PRODUCTION.md's
+    """Every Secret key the manifests read appears in README.md's
     `kubectl create secret generic NAME ...` command for that Secret."""
-    print("== Secrets referenced by the manifests, as created in deploy/PRODUCTION.md")
-    where = "deploy/PRODUCTION.md"
-    doc = DEPLOY / "PRODUCTION.md"
+    print("== Secrets referenced by the manifests, as created in README.md")
+    where = "README.md"
+    doc = ROOT / "README.md"
     if not expect(doc.is_file(), where, "missing"):
         return
     text = doc.read_text()
