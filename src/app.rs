@@ -60,6 +60,8 @@ pub struct Settings {
     pub github_webhook_secret: Option<String>,
     /// `GITHUB_APP_PRIVATE_KEY` (PEM), with `forges.github.app_id`.
     pub github_app_key: Option<String>,
+    /// `ALERTMANAGER_TOKEN`: the bearer token Alertmanager must send.
+    pub alertmanager_token: Option<String>,
 }
 
 impl Default for Settings {
@@ -76,6 +78,7 @@ impl Default for Settings {
             github_api_url: None,
             github_webhook_secret: None,
             github_app_key: None,
+            alertmanager_token: None,
         }
     }
 }
@@ -98,6 +101,9 @@ pub enum AppError {
     /// The Slack client could not be set up.
     #[error(transparent)]
     Slack(#[from] ClientSetupError),
+    /// The catalog has errors (one per line, `file:line: problem`).
+    #[error("the catalog has errors:\n{0}")]
+    Catalog(String),
     /// A forge could not be set up.
     #[error("cannot set up the {name} forge: {source}")]
     Forge {
@@ -125,6 +131,55 @@ pub fn load(settings: &Settings) -> Result<(Loaded, Manifest), AppError> {
     let manifest = Manifest::load(&loaded.resolve(&loaded.config.commands.path))?;
     dispatch::check_manifest(&manifest)?;
     Ok((loaded, manifest))
+}
+
+/// The example catalog, for the bundled example configuration.
+const EXAMPLE_CATALOG: &[(&str, &str)] = &[
+    ("catalog/acme.yaml", include_str!("../catalog/acme.yaml")),
+    (
+        "catalog/globex.yaml",
+        include_str!("../catalog/globex.yaml"),
+    ),
+    (
+        "catalog/shared.yaml",
+        include_str!("../catalog/shared.yaml"),
+    ),
+    (
+        "catalog/backstage/catalog-info.yaml",
+        include_str!("../catalog/backstage/catalog-info.yaml"),
+    ),
+];
+
+/// Loads the catalog the configuration names (the example catalog for the
+/// bundled example configuration); every problem is reported, one per line.
+pub fn load_catalog(loaded: &Loaded) -> Result<crate::catalog::Loaded, AppError> {
+    let result = match &loaded.file {
+        None => crate::catalog::load_texts(
+            &EXAMPLE_CATALOG
+                .iter()
+                .map(|(name, text)| (PathBuf::from(name), (*text).to_string()))
+                .collect::<Vec<_>>(),
+        ),
+        Some(_) => {
+            let paths: Vec<PathBuf> = loaded
+                .config
+                .catalog
+                .paths
+                .iter()
+                .map(|p| loaded.resolve(p))
+                .collect();
+            crate::catalog::load(&paths)
+        }
+    };
+    result.map_err(|errors| {
+        AppError::Catalog(
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
+    })
 }
 
 /// How a [`Core`] runs: its clock, its identity among replicas, and whether
@@ -187,11 +242,16 @@ impl Core {
         let (audit, audit_task) = AuditLog::spawn(store.clone());
         let directory = UsergroupDirectory::from_config(config);
         let authorizer = Authorizer::new(config, directory.clone());
+        let catalog = load_catalog(&loaded)?;
+        for warning in &catalog.warnings {
+            tracing::warn!(%warning, "catalog");
+        }
         let env = Env {
             manifest,
             authorizer,
             config: Arc::new(config.clone()),
             clock: clock.clone(),
+            catalog: Arc::new(crate::catalog::CatalogService::new(catalog.catalog)),
         };
         let dispatcher = Dispatcher::new(env, audit, store.clone(), Vec::new())?;
         let lease = config.workers.lease.as_chrono();
@@ -468,6 +528,7 @@ impl Server {
                 .as_deref()
                 .map(|secret| Arc::from(secret.as_bytes())),
             clock: runtime.clock.clone(),
+            alertmanager_token: settings.alertmanager_token.clone(),
         };
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();
@@ -533,16 +594,21 @@ impl Server {
     /// until a restart.
     pub fn reload(&self, settings: &Settings) -> Result<(), AppError> {
         let (loaded, manifest) = load(settings)?;
+        let fresh = load_catalog(&loaded)?;
         let dispatcher = &self.core.dispatcher;
-        let clock = dispatcher.env().clock.clone();
+        let current = dispatcher.env();
         let config = loaded.config;
         let env = Env {
             manifest,
             authorizer: Authorizer::new(&config, self.core.directory.clone()),
             config: Arc::new(config),
-            clock,
+            clock: current.clock.clone(),
+            catalog: current.catalog.clone(),
         };
         dispatcher.replace_env(env)?;
+        current
+            .catalog
+            .replace_catalog(fresh.catalog, current.clock.now());
         Ok(())
     }
 
@@ -681,8 +747,14 @@ pub async fn migrate(settings: &Settings) -> Result<usize, AppError> {
 /// `watchkeeper check`: validates config and commands; returns a summary.
 pub fn check(settings: &Settings) -> Result<String, AppError> {
     let (loaded, manifest) = load(settings)?;
+    let catalog = load_catalog(&loaded)?;
+    let warnings: String = catalog
+        .warnings
+        .iter()
+        .map(|w| format!("\nwarning: {w}"))
+        .collect();
     Ok(format!(
-        "{}: ok — {} customers, {} channels, {} roles, {} commands",
+        "{}: ok — {} customers, {} channels, {} roles, {} commands, {} catalog components{warnings}",
         loaded.source_name(),
         loaded.config.customers.len(),
         loaded
@@ -693,6 +765,7 @@ pub fn check(settings: &Settings) -> Result<String, AppError> {
             .sum::<usize>(),
         loaded.config.roles.len(),
         manifest.commands().count(),
+        catalog.catalog.len(),
     ))
 }
 

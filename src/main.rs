@@ -84,6 +84,7 @@ fn main() -> ExitCode {
         github_api_url: env("GITHUB_API_URL"),
         github_webhook_secret: env("GITHUB_WEBHOOK_SECRET"),
         github_app_key: env("GITHUB_APP_PRIVATE_KEY"),
+        alertmanager_token: env("ALERTMANAGER_TOKEN"),
     };
     let quiet = matches!(
         cli.command,

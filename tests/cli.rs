@@ -145,7 +145,12 @@ fn slack_manifest_is_derived_from_the_commands() {
 fn a_console_postmortem_is_a_real_file_and_a_broken_template_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}/wk.db", dir.path().display());
-    let example = std::fs::read_to_string("examples/watchkeeper.yaml").unwrap();
+    let example = std::fs::read_to_string("examples/watchkeeper.yaml")
+        .unwrap()
+        .replace(
+            "paths: [../catalog]",
+            concat!("paths: [", env!("CARGO_MANIFEST_DIR"), "/catalog]"),
+        );
     let config = dir.path().join("wk.yaml");
     std::fs::write(
         &config,

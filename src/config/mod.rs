@@ -50,6 +50,9 @@ pub struct Config {
     /// Messages posted on a schedule (maintenance windows, weekly reminders).
     #[serde(default)]
     pub announcements: Vec<Announcement>,
+    /// The service catalog and how alerts map onto it.
+    #[serde(default)]
+    pub catalog: crate::catalog::config::CatalogConfig,
     /// Where issues and pull requests are opened.
     #[serde(default)]
     pub forges: crate::postmortem::config::ForgesConfig,

@@ -16,6 +16,7 @@ use std::path::Path;
 /// The manifest files shipped with the binary, used when the folder is absent.
 const EMBEDDED: &[(&str, &str)] = &[
     ("_common.yaml", include_str!("../../commands/_common.yaml")),
+    ("changes.yaml", include_str!("../../commands/changes.yaml")),
     ("help.yaml", include_str!("../../commands/help.yaml")),
     (
         "postmortem.yaml",
@@ -25,6 +26,7 @@ const EMBEDDED: &[(&str, &str)] = &[
         "postmortems.yaml",
         include_str!("../../commands/postmortems.yaml"),
     ),
+    ("status.yaml", include_str!("../../commands/status.yaml")),
     ("whoami.yaml", include_str!("../../commands/whoami.yaml")),
 ];
 

@@ -100,6 +100,8 @@ pub struct Env {
     pub config: Arc<Config>,
     /// Business time.
     pub clock: Clock,
+    /// The catalog and its health.
+    pub catalog: Arc<crate::catalog::CatalogService>,
 }
 
 /// Why the dispatcher could not be built.

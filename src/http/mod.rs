@@ -4,6 +4,7 @@
 //! Handlers only verify, parse and hand over to [`Ingress`]; no business logic
 //! lives here.
 
+mod alertmanager;
 mod github;
 mod ops;
 mod slack;
@@ -41,6 +42,8 @@ pub struct HttpState {
     pub github_secret: Option<Arc<[u8]>>,
     /// Business time.
     pub clock: crate::clock::Clock,
+    /// `ALERTMANAGER_TOKEN`: the bearer token Alertmanager must send.
+    pub alertmanager_token: Option<String>,
 }
 
 /// Builds the router.
@@ -51,6 +54,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/slack/commands", post(slack::commands))
         .route("/slack/interactivity", post(slack::interactivity))
         .route("/webhooks/github", post(github::webhook))
+        .route("/webhooks/alertmanager", post(alertmanager::webhook))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

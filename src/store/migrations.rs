@@ -27,6 +27,11 @@ const SQLITE: Files = &[
         "timeline postmortems",
         include_str!("../../migrations/sqlite/0003_timeline_postmortems.sql"),
     ),
+    (
+        4,
+        "health events",
+        include_str!("../../migrations/sqlite/0004_health_events.sql"),
+    ),
 ];
 
 const POSTGRES: Files = &[
@@ -44,6 +49,11 @@ const POSTGRES: Files = &[
         3,
         "timeline postmortems",
         include_str!("../../migrations/postgres/0003_timeline_postmortems.sql"),
+    ),
+    (
+        4,
+        "health events",
+        include_str!("../../migrations/postgres/0004_health_events.sql"),
     ),
 ];
 

@@ -7,6 +7,7 @@
 //! queries here and never reads another job's tables.
 
 pub mod audit;
+pub mod health;
 mod migrations;
 pub mod outbox;
 pub mod postmortems;

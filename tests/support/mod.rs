@@ -154,6 +154,7 @@ pub fn settings(db: &TestDb, slack: &FakeSlack) -> Settings {
         github_api_url: None,
         github_webhook_secret: Some(GITHUB_SECRET.into()),
         github_app_key: None,
+        alertmanager_token: None,
     }
 }
 
@@ -203,7 +204,7 @@ impl TestApp {
             None
         } else {
             let dir = tempfile::tempdir().unwrap();
-            let example = std::fs::read_to_string(repo_path("examples/watchkeeper.yaml")).unwrap();
+            let example = example_config();
             let path = dir.path().join("watchkeeper.yaml");
             std::fs::write(&path, format!("{example}\n{extra}\n")).unwrap();
             settings.config = Some(path);
@@ -380,6 +381,17 @@ pub fn virtual_runtime(clock: Clock, faults: Option<Arc<dyn Faults>>) -> Runtime
         background_workers: false,
         faults,
     }
+}
+
+/// The example configuration, ready to be written anywhere: its catalog path
+/// (relative to `examples/`) made absolute.
+pub fn example_config() -> String {
+    std::fs::read_to_string(repo_path("examples/watchkeeper.yaml"))
+        .unwrap()
+        .replace(
+            "paths: [../catalog]",
+            &format!("paths: [{}]", repo_path("catalog").display()),
+        )
 }
 
 /// A path inside the repository.

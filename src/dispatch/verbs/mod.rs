@@ -13,6 +13,8 @@ pub fn all() -> Vec<Box<dyn Verb>> {
         Box::new(whoami::WhoAmI),
         Box::new(crate::postmortem::OpenPostmortem),
         Box::new(crate::postmortem::ListPostmortems),
+        Box::new(crate::catalog::verbs::Status),
+        Box::new(crate::catalog::verbs::Changes),
     ]
 }
 
@@ -23,6 +25,8 @@ pub fn required_templates(verb: &str) -> &'static [&'static str] {
         "whoami" => &["reply"],
         "postmortem" => &["opening", "existing"],
         "postmortems" => &["list"],
+        "status" => &["component", "summary", "not_found"],
+        "changes" => &["list"],
         _ => &[],
     }
 }

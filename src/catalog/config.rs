@@ -1,0 +1,17 @@
+//! The `catalog:` section of the configuration.
+
+use super::alertmanager::AlertmanagerConfig;
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// Where the catalog comes from and how alerts map onto it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CatalogConfig {
+    /// Folders (read recursively) and files of catalog YAML — Watchkeeper's
+    /// own format and Backstage `catalog-info.yaml` — relative to the
+    /// configuration file.
+    pub paths: Vec<PathBuf>,
+    /// Alertmanager webhooks (`POST /webhooks/alertmanager`).
+    pub alertmanager: AlertmanagerConfig,
+}

@@ -1,0 +1,151 @@
+//! Status from the catalog, end to end through the HTTP router: an
+//! Alertmanager delivery (a real captured payload, its component label set)
+//! turns a component red and its dependents amber or red, `/wk status` says
+//! which alert and which dependency, a resolve clears it, customers only ever
+//! see their own tenant's components, and a second replica agrees.
+
+mod support;
+
+use serde_json::Value;
+use support::{Db, TestApp, monday_morning, repo_path};
+
+/// The captured Alertmanager 0.21 delivery, about `service` at `severity`.
+fn alert(service: &str, severity: &str, status: &str) -> String {
+    let path = repo_path(
+        "../shared/fixtures/real/alertmanager/v4_firing_demoalert_captured_am0.21_raw.json",
+    );
+    let mut payload: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    payload["status"] = status.into();
+    let alert = &mut payload["alerts"][0];
+    alert["status"] = status.into();
+    alert["labels"]["service"] = service.into();
+    alert["labels"]["severity"] = severity.into();
+    alert["labels"]["alertname"] = "PostgresDown".into();
+    alert["annotations"]["summary"] = "primary unreachable for 5 minutes".into();
+    payload.to_string()
+}
+
+async fn deliver(app: &TestApp, body: String) -> (u16, Value) {
+    let response = app
+        .http
+        .post(format!("{}/webhooks/alertmanager", app.base))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+fn text(reply: &Value) -> String {
+    reply["text"].as_str().unwrap_or_default().to_string()
+}
+
+async fn an_alert_rolls_up_to_what_depends_on_it_and_customers_see_only_theirs(db: Db) {
+    let Some(app) = TestApp::spawn_virtual_with(db, monday_morning(), "# catalog", None).await
+    else {
+        return;
+    };
+    let staff = |text: &'static str| app.command("U0ANNA", "T0STAFF", "C0OPS", text);
+
+    let quiet = staff("status acme-orders-db").await;
+    assert!(text(&quiet).contains("is *unknown*"), "{quiet}");
+
+    let (status, body) = deliver(&app, alert("acme-orders-db", "critical", "firing")).await;
+    assert_eq!((status, body["matched"].as_u64()), (200, Some(1)), "{body}");
+
+    let db_status = staff("status acme-orders-db").await;
+    let db_text = text(&db_status);
+    assert!(
+        db_text.contains(":red_circle:") && db_text.contains("is *red*"),
+        "{db_text}"
+    );
+    assert!(db_text.contains("PostgresDown"), "which alert: {db_text}");
+    assert!(db_text.contains("primary unreachable"), "{db_text}");
+    assert!(
+        db_text.contains("runbooks.example.com/postgres"),
+        "links: {db_text}"
+    );
+
+    // A critical edge makes the checkout red; the web shop depends on it normally.
+    let checkout = text(&staff("status acme-checkout-api").await);
+    assert!(checkout.contains("is *red*"), "{checkout}");
+    assert!(
+        checkout.contains("critical dependency acme-orders-db is red"),
+        "{checkout}"
+    );
+    let shop = text(&staff("status acme-shop-web").await);
+    assert!(shop.contains("is *amber*"), "{shop}");
+
+    // The customer's own summary, worst first; another customer sees none of it.
+    let acme = text(&app.command("U9EXT", "T9ACME", "C0ACME", "status").await);
+    assert!(acme.contains("acme-orders-db"), "{acme}");
+    assert!(!acme.contains("globex"), "{acme}");
+    let first = acme.lines().nth(1).unwrap_or_default();
+    assert!(first.contains(":red_circle:"), "worst first: {acme}");
+    let globex = text(
+        &app.command("U9GLX", "T9GLOBEX", "C0GLOBEX", "status acme-orders-db")
+            .await,
+    );
+    assert!(globex.contains("no component `acme-orders-db`"), "{globex}");
+    assert!(
+        !globex.contains("Did you mean"),
+        "no other tenant in suggestions: {globex}"
+    );
+    let near = text(
+        &app.command("U9GLX", "T9GLOBEX", "C0GLOBEX", "status globex-portl")
+            .await,
+    );
+    assert!(
+        near.contains("`globex-portal`"),
+        "suggests their own: {near}"
+    );
+    assert!(!near.contains("acme"), "{near}");
+
+    // Staff outside a customer channel see what needs attention.
+    let ops = text(&staff("status").await);
+    assert!(
+        ops.contains("need attention") && ops.contains("acme-orders-db"),
+        "{ops}"
+    );
+    assert!(
+        !ops.contains("globex-portal"),
+        "green or unknown ones are left out: {ops}"
+    );
+
+    // Another replica agrees (it replays the same events from the store).
+    let other = app.replica(None).await;
+    let there = text(
+        &other
+            .command("U0ANNA", "T0STAFF", "C0OPS", "status acme-checkout-api")
+            .await,
+    );
+    assert!(there.contains("is *red*"), "{there}");
+
+    // Resolved: the colour goes, the change stays in the history.
+    let (status, _) = deliver(&app, alert("acme-orders-db", "critical", "resolved")).await;
+    assert_eq!(status, 200);
+    let after = text(&staff("status acme-checkout-api").await);
+    assert!(!after.contains("is *red*"), "{after}");
+    let changes = text(&staff("changes acme-orders-db 1d").await);
+    assert!(changes.contains("PostgresDown"), "{changes}");
+    assert!(
+        changes.contains("<!date^"),
+        "times in the reader's zone: {changes}"
+    );
+
+    // Unknown components and garbage.
+    let (status, body) = deliver(&app, alert("no-such-service", "warning", "firing")).await;
+    assert_eq!(
+        (status, body["unmatched"].as_u64()),
+        (200, Some(1)),
+        "{body}"
+    );
+    let (status, _) = deliver(&app, "{\"version\":\"4\"".into()).await;
+    assert_eq!(status, 400);
+    other.stop_keeping_db().await;
+    app.stop().await;
+}
+
+on_both_backends!(an_alert_rolls_up_to_what_depends_on_it_and_customers_see_only_theirs,);
