@@ -246,12 +246,13 @@ impl Core {
         for warning in &catalog.warnings {
             tracing::warn!(%warning, "catalog");
         }
+        let catalog = Arc::new(crate::catalog::CatalogService::new(catalog.catalog));
         let env = Env {
             manifest,
             authorizer,
             config: Arc::new(config.clone()),
             clock: clock.clone(),
-            catalog: Arc::new(crate::catalog::CatalogService::new(catalog.catalog)),
+            catalog: catalog.clone(),
         };
         let dispatcher = Dispatcher::new(env, audit, store.clone(), Vec::new())?;
         let lease = config.workers.lease.as_chrono();
@@ -264,6 +265,9 @@ impl Core {
             }),
         ];
         handlers.extend(crate::postmortem::handlers(config, forges.clone()));
+        let checks = crate::catalog::checks::HttpChecks::new(catalog.clone())
+            .map_err(|e| AppError::Catalog(format!("cannot set up the HTTP check client: {e}")))?;
+        handlers.push(Arc::new(checks));
         let scheduler = Scheduler::new(
             store.clone(),
             clock.clone(),
@@ -297,6 +301,11 @@ impl Core {
             config.workers.poll.as_std(),
         );
         workers.prepare(&schedules(config)).await?;
+        if config.catalog.run_checks {
+            let mut work = crate::work::Work::new(store.clone(), runtime.clock.now());
+            crate::catalog::checks::arm_all(&catalog, &mut work).await?;
+            work.commit().await?;
+        }
         Ok(Self {
             loaded,
             store,

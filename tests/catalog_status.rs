@@ -6,7 +6,10 @@
 
 mod support;
 
+use chrono::Duration;
 use serde_json::Value;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use support::{Db, TestApp, monday_morning, repo_path};
 
 /// The captured Alertmanager 0.21 delivery, about `service` at `severity`.
@@ -148,4 +151,81 @@ async fn an_alert_rolls_up_to_what_depends_on_it_and_customers_see_only_theirs(d
     app.stop().await;
 }
 
-on_both_backends!(an_alert_rolls_up_to_what_depends_on_it_and_customers_see_only_theirs,);
+/// A health endpoint whose answer the test flips.
+async fn flaky_endpoint() -> (String, Arc<AtomicBool>) {
+    let healthy = Arc::new(AtomicBool::new(true));
+    let flag = healthy.clone();
+    let router = axum::Router::new().route(
+        "/healthz",
+        axum::routing::get(move || {
+            let flag = flag.clone();
+            async move {
+                if flag.load(Ordering::SeqCst) {
+                    (axum::http::StatusCode::OK, "ok")
+                } else {
+                    (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down")
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/healthz", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    (url, healthy)
+}
+
+async fn a_declared_http_check_turns_its_component_red_and_green_again(db: Db) {
+    let (url, healthy) = flaky_endpoint().await;
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("edge.yaml");
+    std::fs::write(
+        &catalog,
+        format!(
+            "components:\n  - id: edge-api\n    tenants: [acme]\n    checks:\n      - {{ url: '{url}', interval: 30s, timeout: 2s, body_contains: ok }}\n"
+        ),
+    )
+    .unwrap();
+    let example = support::example_config();
+    let config = example[example.find("team:").unwrap()..]
+        .replace(
+            &format!("paths: [{}]", repo_path("catalog").display()),
+            &format!("paths: [{}]", catalog.display()),
+        )
+        .replace("run_checks: false", "run_checks: true");
+    let Some(app) = TestApp::spawn_virtual_with(db, monday_morning(), &config, None).await else {
+        return;
+    };
+    let status = || app.command("U0ANNA", "T0STAFF", "C0OPS", "status edge-api");
+
+    app.settle().await;
+    let up = text(&status().await);
+    assert!(up.contains("is *green*") && up.contains("HTTP 200"), "{up}");
+
+    healthy.store(false, Ordering::SeqCst);
+    app.advance(Duration::seconds(30)).await;
+    let down = text(&status().await);
+    assert!(down.contains("is *red*"), "{down}");
+    assert!(down.contains("HTTP 503, expected 200"), "{down}");
+
+    healthy.store(true, Ordering::SeqCst);
+    app.advance(Duration::seconds(30)).await;
+    app.advance(Duration::minutes(5)).await;
+    let again = text(&status().await);
+    assert!(again.contains("is *green*"), "{again}");
+    // Only changes are recorded: up, down, up — not one row per run.
+    let events = app
+        .server
+        .store()
+        .health_events_after(0, 100)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 3, "{events:?}");
+    app.stop().await;
+}
+
+on_both_backends!(
+    an_alert_rolls_up_to_what_depends_on_it_and_customers_see_only_theirs,
+    a_declared_http_check_turns_its_component_red_and_green_again,
+);

@@ -13,10 +13,12 @@
 //! - [`changes`]: recent changes per component.
 //! - [`service`]: the live catalog of a replica — health inputs replayed
 //!   from the store's `health_events` log; [`alertmanager`] reads webhooks;
-//!   [`verbs`]: `/wk status` and `/wk changes`; [`config`]: `catalog:`.
+//!   [`verbs`]: `/wk status` and `/wk changes`; [`config`]: `catalog:`;
+//!   [`checks`]: the declared HTTP checks, run on the scheduler.
 
 pub mod alertmanager;
 pub mod changes;
+pub mod checks;
 pub mod config;
 pub mod error;
 pub mod graph;

@@ -52,6 +52,13 @@ pub enum HandlerError {
 pub trait TimerHandler: Send + Sync {
     /// The kind it handles, e.g. `escalation.step`.
     fn kind(&self) -> &'static str;
+    /// Work done before the timer's transaction opens — a network call whose
+    /// answer `fire` records (an HTTP health check) — so no transaction is
+    /// held open while waiting on another system. Its result reaches `fire`
+    /// as the payload's `prepared` field. By default nothing.
+    fn prepare<'a>(&'a self, _timer: &'a Timer) -> BoxFuture<'a, Result<Value, HandlerError>> {
+        Box::pin(async { Ok(Value::Null) })
+    }
     /// Fires `timer`: records what follows in `work` (committed by the scheduler).
     fn fire<'a>(
         &'a self,
@@ -157,7 +164,7 @@ impl Scheduler {
         Ok(count)
     }
 
-    async fn fire(&self, timer: Timer) -> Result<(), StoreError> {
+    async fn fire(&self, mut timer: Timer) -> Result<(), StoreError> {
         let inner = &self.inner;
         let crash = |point| {
             inner
@@ -179,25 +186,42 @@ impl Scheduler {
                 .release_failed_timer(timer.id, &inner.instance, &reason, None, now)
                 .await;
         };
-        let mut tx = inner.store.begin().await?;
-        if !timers::finish_timer(tx.conn(), timer.id, &inner.instance, now).await? {
-            // Cancelled, or our lease ran out and another worker has it.
-            return Ok(());
-        }
-        let mut work = Work::with_tx(inner.store.clone(), now, tx);
-        let result = handler.fire(&timer, &mut work).await;
+        let prepared = handler.prepare(&timer).await;
+        let result = match prepared {
+            Ok(prepared) => {
+                if let (false, Value::Object(map)) = (prepared.is_null(), &mut timer.payload) {
+                    map.insert("prepared".into(), prepared);
+                }
+                Ok(())
+            }
+            Err(err) => Err(err),
+        };
+        let (work, result) = match result {
+            Ok(()) => {
+                let mut tx = inner.store.begin().await?;
+                if !timers::finish_timer(tx.conn(), timer.id, &inner.instance, now).await? {
+                    // Cancelled, or our lease ran out and another worker has it.
+                    return Ok(());
+                }
+                let mut work = Work::with_tx(inner.store.clone(), now, tx);
+                let result = handler.fire(&timer, &mut work).await;
+                (Some(work), result)
+            }
+            Err(err) => (None, Err(err)),
+        };
         if crash(FaultPoint::TimerBeforeCommit) {
             return Ok(());
         }
-        let error = match result {
-            Ok(()) => match work.commit().await {
+        let error = match (result, work) {
+            (Ok(()), Some(work)) => match work.commit().await {
                 Ok(()) => {
                     inner.metrics.timer_fired(&timer.kind, "done", lag);
                     return Ok(());
                 }
                 Err(err) => HandlerError::Store(err),
             },
-            Err(err) => {
+            (Ok(()), None) => return Ok(()),
+            (Err(err), work) => {
                 drop(work);
                 err
             }

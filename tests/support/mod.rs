@@ -190,7 +190,8 @@ impl TestApp {
     }
 
     /// Like [`TestApp::spawn_virtual`], with `extra` YAML appended to the example
-    /// configuration and optional crash points.
+    /// configuration (or, when it starts with `team:`, replacing it) and
+    /// optional crash points.
     pub async fn spawn_virtual_with(
         db: Db,
         start: chrono::DateTime<chrono::Utc>,
@@ -204,9 +205,15 @@ impl TestApp {
             None
         } else {
             let dir = tempfile::tempdir().unwrap();
-            let example = example_config();
+            // A full configuration replaces the example; anything else is
+            // appended to it.
+            let text = if extra.starts_with("team:") {
+                extra.to_string()
+            } else {
+                format!("{}\n{extra}\n", example_config())
+            };
             let path = dir.path().join("watchkeeper.yaml");
-            std::fs::write(&path, format!("{example}\n{extra}\n")).unwrap();
+            std::fs::write(&path, text).unwrap();
             settings.config = Some(path);
             Some(Arc::new(dir))
         };
