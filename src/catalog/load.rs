@@ -253,9 +253,18 @@ fn parse_file(file: &Path, text: &str, out: &mut Parsed) {
         };
         match raw {
             Ok(raws) => {
+                // One pass over the lines for the whole document: ids come in
+                // order, so each search starts where the previous one ended.
                 let mut cursor = 0;
+                let mut lines = doc.text.lines().enumerate().skip(0);
                 for raw in raws {
-                    let line = find_value_line(doc.text, cursor, "id", &raw.id).unwrap_or(cursor);
+                    let line = match find_value_line_in(&mut lines, "id", &raw.id) {
+                        Some(line) => line,
+                        None => {
+                            lines = doc.text.lines().enumerate().skip(cursor);
+                            cursor
+                        }
+                    };
                     cursor = line + 1;
                     let origin = Origin {
                         file: file.to_path_buf(),
@@ -287,8 +296,18 @@ fn yaml_error(file: &Path, first_line: usize, error: &serde_yaml::Error) -> Cata
 /// The 0-based line (from `from`) where `key: value` is written, in block
 /// or flow style, quoted or not.
 fn find_value_line(text: &str, from: usize, key: &str, value: &str) -> Option<usize> {
+    find_value_line_in(&mut text.lines().enumerate().skip(from), key, value)
+}
+
+/// Like [`find_value_line`], continuing through `lines` (`(index, line)`)
+/// and leaving it just after the match.
+fn find_value_line_in<'t>(
+    lines: &mut impl Iterator<Item = (usize, &'t str)>,
+    key: &str,
+    value: &str,
+) -> Option<usize> {
     let pattern = format!("{key}:");
-    text.lines().enumerate().skip(from).find_map(|(n, line)| {
+    lines.find_map(|(n, line)| {
         let mut rest = line;
         while let Some(pos) = rest.find(&pattern) {
             let before = rest[..pos].chars().last();
