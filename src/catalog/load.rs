@@ -256,7 +256,7 @@ fn parse_file(file: &Path, text: &str, out: &mut Parsed) {
                 // One pass over the lines for the whole document: ids come in
                 // order, so each search starts where the previous one ended.
                 let mut cursor = 0;
-                let mut lines = doc.text.lines().enumerate().skip(0);
+                let mut lines = doc.text.lines().enumerate().skip(cursor);
                 for raw in raws {
                     let line = match find_value_line_in(&mut lines, "id", &raw.id) {
                         Some(line) => line,
