@@ -6,6 +6,7 @@ use chrono::{Duration, TimeZone, Utc};
 use support::{Db, TestDb};
 use watchkeeper::store::Store;
 use watchkeeper::store::audit::AuditEntry;
+use watchkeeper::store::health::{self, HealthEvent};
 use watchkeeper::store::timers::{NewTimer, Queue};
 
 async fn migrations_apply_once_and_readiness_follows(db: Db) {
@@ -101,7 +102,57 @@ async fn audit_entries_round_trip(db: Db) {
     db.drop_db().await;
 }
 
+async fn the_health_log_replays_to_the_same_state_after_housekeeping(db: Db) {
+    let Some(db) = TestDb::create(db).await else {
+        return;
+    };
+    let store = Store::open(&db.url).await.unwrap();
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 1, 9, 0, 0).unwrap();
+    let event = |source: &str, rag: Option<&str>, minutes: i64| HealthEvent {
+        id: 0,
+        component: "acme-orders-db".into(),
+        source: source.into(),
+        rag: rag.map(str::to_string),
+        reason: "r".into(),
+        since: t0 + Duration::minutes(minutes),
+        link: None,
+    };
+    let mut tx = store.begin().await.unwrap();
+    for e in [
+        event("http:a", Some("green"), 0),
+        event("http:a", Some("red"), 1),
+        event("http:a", Some("green"), 2),
+        event("alert:x", Some("red"), 3),
+        event("alert:x", None, 4),
+        event("http:b", Some("amber"), 5),
+    ] {
+        health::append(&mut tx, &e).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let latest = |events: &[HealthEvent]| {
+        let mut last = std::collections::BTreeMap::new();
+        for e in events {
+            last.insert(e.source.clone(), e.rag.clone());
+        }
+        last
+    };
+    let before = store.health_events_after(0, 100).await.unwrap();
+    assert_eq!(before.len(), 6);
+    assert!(before.windows(2).all(|w| w[0].id < w[1].id), "in log order");
+    let mut tx = store.begin().await.unwrap();
+    let purged = health::purge_superseded(tx.conn(), t0 + Duration::days(7))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(purged, 3, "two flaps of http:a and the alert's firing");
+    let after = store.health_events_after(0, 100).await.unwrap();
+    assert_eq!(latest(&after), latest(&before), "same final state");
+    store.close().await;
+    db.drop_db().await;
+}
+
 on_both_backends!(
+    the_health_log_replays_to_the_same_state_after_housekeeping,
     migrations_apply_once_and_readiness_follows,
     inbox_keys_are_recorded_once,
     audit_entries_round_trip,

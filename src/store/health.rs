@@ -51,6 +51,25 @@ pub async fn append(tx: &mut Tx, event: &HealthEvent) -> Result<i64, StoreError>
     Ok(id)
 }
 
+/// Deletes events older than `before` that a later event of the same source
+/// about the same component replaces: replaying the log still ends in the
+/// same state, and it stops growing with every flap.
+pub async fn purge_superseded(
+    conn: &mut sqlx::AnyConnection,
+    before: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let result = sqlx::query(
+        "DELETE FROM health_events WHERE since < $1 AND EXISTS ( \
+           SELECT 1 FROM health_events n \
+           WHERE n.component = health_events.component AND n.source = health_events.source \
+             AND n.id > health_events.id)",
+    )
+    .bind(millis(before))
+    .execute(conn)
+    .await?;
+    Ok(result.rows_affected())
+}
+
 impl Store {
     /// Events after log position `after`, oldest first, at most `limit`.
     pub async fn health_events_after(
