@@ -265,9 +265,17 @@ impl Core {
             }),
         ];
         handlers.extend(crate::postmortem::handlers(config, forges.clone()));
-        let checks = crate::catalog::checks::HttpChecks::new(catalog.clone())
-            .map_err(|e| AppError::Catalog(format!("cannot set up the HTTP check client: {e}")))?;
+        let checks = crate::catalog::checks::HttpChecks::new(
+            catalog.clone(),
+            config.catalog.debounce.as_chrono(),
+        )
+        .map_err(|e| AppError::Catalog(format!("cannot set up the HTTP check client: {e}")))?;
         handlers.push(Arc::new(checks));
+        handlers.push(Arc::new(crate::catalog::notify::Notifier::new(
+            catalog.clone(),
+            config.catalog.notify.clone(),
+            config.catalog.repeat.as_chrono(),
+        )));
         let scheduler = Scheduler::new(
             store.clone(),
             clock.clone(),

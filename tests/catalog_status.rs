@@ -225,7 +225,60 @@ async fn a_declared_http_check_turns_its_component_red_and_green_again(db: Db) {
     app.stop().await;
 }
 
+async fn a_subscribed_channel_hears_each_lasting_change_once_and_red_again_hourly(db: Db) {
+    let example = support::example_config();
+    let config = example[example.find("team:").unwrap()..].replace(
+        "  run_checks: false",
+        "  run_checks: false\n  notify:\n    - { channel: C0ACMEOPS, components: [acme-checkout-api] }\n  debounce: 2m\n  repeat: 1h",
+    );
+    let Some(app) = TestApp::spawn_virtual_with(db, monday_morning(), &config, None).await else {
+        return;
+    };
+    let notices = || -> Vec<String> {
+        app.slack
+            .messages_in("C0ACMEOPS")
+            .into_iter()
+            .map(|m| m.text)
+            .collect()
+    };
+    // A flap shorter than the debounce says nothing.
+    deliver(&app, alert("acme-orders-db", "critical", "firing")).await;
+    app.advance(Duration::minutes(1)).await;
+    deliver(&app, alert("acme-orders-db", "critical", "resolved")).await;
+    app.advance(Duration::minutes(5)).await;
+    assert!(notices().is_empty(), "{:?}", notices());
+
+    // A lasting one is announced once, with its cause.
+    deliver(&app, alert("acme-orders-db", "critical", "firing")).await;
+    app.advance(Duration::minutes(3)).await;
+    let said = notices();
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(
+        said[0].contains("`acme-checkout-api`") && said[0].contains("is now *red*"),
+        "{said:?}"
+    );
+    assert!(
+        said[0].contains("critical dependency acme-orders-db is red"),
+        "{said:?}"
+    );
+
+    // Red again every hour while it lasts; then the recovery, and silence.
+    app.advance(Duration::hours(1)).await;
+    let said = notices();
+    assert_eq!(said.len(), 2, "{said:?}");
+    assert!(said[1].contains("is still *red*"), "{said:?}");
+    deliver(&app, alert("acme-orders-db", "critical", "resolved")).await;
+    app.advance(Duration::minutes(3)).await;
+    let said = notices();
+    assert_eq!(said.len(), 3, "{said:?}");
+    assert!(said[2].contains("(was red)"), "{said:?}");
+    app.advance(Duration::hours(3)).await;
+    assert_eq!(notices().len(), 3, "no repeats once it is no longer red");
+    app.stop().await;
+}
+
 on_both_backends!(
+    a_subscribed_channel_hears_each_lasting_change_once_and_red_again_hourly,
     an_alert_rolls_up_to_what_depends_on_it_and_customers_see_only_theirs,
     a_declared_http_check_turns_its_component_red_and_green_again,
 );

@@ -28,6 +28,7 @@ pub const KIND: &str = "catalog.http_check";
 pub struct HttpChecks {
     catalog: Arc<CatalogService>,
     client: reqwest::Client,
+    debounce: chrono::Duration,
 }
 
 /// The source name of a check's input.
@@ -80,13 +81,20 @@ pub async fn arm_all(catalog: &CatalogService, work: &mut Work) -> Result<usize,
 }
 
 impl HttpChecks {
-    /// Checks over `catalog`.
-    pub fn new(catalog: Arc<CatalogService>) -> Result<Self, reqwest::Error> {
+    /// Checks over `catalog`; a change is evaluated for notices after `debounce`.
+    pub fn new(
+        catalog: Arc<CatalogService>,
+        debounce: chrono::Duration,
+    ) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .user_agent(concat!("watchkeeper/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::limited(3))
             .build()?;
-        Ok(Self { catalog, client })
+        Ok(Self {
+            catalog,
+            client,
+            debounce,
+        })
     }
 
     fn check_of(&self, timer: &Timer) -> Option<(ComponentId, usize, HttpCheck)> {
@@ -181,7 +189,7 @@ impl TimerHandler for HttpChecks {
             let now = work.now();
             if said.as_deref() != Some(rag.as_str()) {
                 let tx = work.tx().await?;
-                health::append(
+                let event = health::append(
                     tx,
                     &HealthEvent {
                         id: 0,
@@ -194,6 +202,7 @@ impl TimerHandler for HttpChecks {
                     },
                 )
                 .await?;
+                super::notify::arm_evaluation(tx, event, now + self.debounce, now).await?;
             }
             let next = slot(
                 (timer.due_at + chrono::Duration::milliseconds(1)).max(now),

@@ -1,6 +1,8 @@
 //! The `catalog:` section of the configuration.
 
 use super::alertmanager::AlertmanagerConfig;
+use crate::config::HumanDuration;
+use crate::ids::ChannelId;
 use serde::Deserialize;
 use std::path::PathBuf;
 
@@ -17,6 +19,41 @@ pub struct CatalogConfig {
     /// Run the HTTP checks components declare (off for catalogs whose hosts
     /// are not reachable from here, like the example's).
     pub run_checks: bool,
+    /// Channels told when a component's rolled-up health changes.
+    pub notify: Vec<Subscription>,
+    /// How long a change must last before it is announced (a flapping
+    /// check that settles within it says nothing).
+    pub debounce: HumanDuration,
+    /// How often a red component is announced again while it stays red.
+    pub repeat: HumanDuration,
+}
+
+/// A channel that hears about some components: by id, tag or tenant.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Subscription {
+    /// Where notices go.
+    pub channel: ChannelId,
+    /// Component ids.
+    #[serde(default)]
+    pub components: Vec<String>,
+    /// Any component with one of these tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Any component of one of these tenants.
+    #[serde(default)]
+    pub tenants: Vec<String>,
+}
+
+impl Subscription {
+    /// Whether `component` is one this channel hears about.
+    pub fn covers(&self, component: &super::model::Component) -> bool {
+        self.components
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(component.id.as_str()))
+            || component.tags.iter().any(|t| self.tags.contains(t))
+            || self.tenants.iter().any(|t| component.visible_to_tenant(t))
+    }
 }
 
 impl Default for CatalogConfig {
@@ -25,6 +62,9 @@ impl Default for CatalogConfig {
             paths: Vec::new(),
             alertmanager: AlertmanagerConfig::default(),
             run_checks: true,
+            notify: Vec::new(),
+            debounce: HumanDuration::from_secs(120),
+            repeat: HumanDuration::from_secs(3600),
         }
     }
 }

@@ -25,6 +25,7 @@ pub mod graph;
 pub mod health;
 pub mod load;
 pub mod model;
+pub mod notify;
 pub mod service;
 pub mod verbs;
 

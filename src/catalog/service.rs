@@ -83,13 +83,14 @@ impl CatalogService {
     }
 
     /// Records an Alertmanager delivery as health events in `tx`; returns how
-    /// many alerts matched a component and how many did not.
+    /// many alerts matched a component, how many did not, and the last
+    /// event's log position.
     pub async fn record_alerts(
         &self,
         tx: &mut Tx,
         delivery: &alertmanager::Delivery,
         now: DateTime<Utc>,
-    ) -> Result<(usize, usize), StoreError> {
+    ) -> Result<(usize, usize, Option<i64>), StoreError> {
         let known: Vec<(ComponentId, &alertmanager::Alert)> = {
             let inner = self.lock();
             let catalog = inner.book.catalog().clone();
@@ -103,6 +104,7 @@ impl CatalogService {
                 .collect()
         };
         let unmatched = delivery.alerts.len() - known.len();
+        let mut last = None;
         for (id, alert) in &known {
             let reason = if alert.firing {
                 format!(
@@ -112,25 +114,27 @@ impl CatalogService {
             } else {
                 format!("alert {} resolved", alert.name)
             };
-            health::append(
-                tx,
-                &HealthEvent {
-                    id: 0,
-                    component: id.to_string(),
-                    source: format!("alert:{}:{}", alert.name, alert.key),
-                    rag: alert.firing.then(|| alert.rag.as_str().to_string()),
-                    reason,
-                    since: if alert.firing {
-                        alert.starts_at.unwrap_or(now).min(now)
-                    } else {
-                        now
+            last = Some(
+                health::append(
+                    tx,
+                    &HealthEvent {
+                        id: 0,
+                        component: id.to_string(),
+                        source: format!("alert:{}:{}", alert.name, alert.key),
+                        rag: alert.firing.then(|| alert.rag.as_str().to_string()),
+                        reason,
+                        since: if alert.firing {
+                            alert.starts_at.unwrap_or(now).min(now)
+                        } else {
+                            now
+                        },
+                        link: alert.link.clone(),
                     },
-                    link: alert.link.clone(),
-                },
-            )
-            .await?;
+                )
+                .await?,
+            );
         }
-        Ok((known.len(), unmatched))
+        Ok((known.len(), unmatched, last))
     }
 }
 

@@ -58,13 +58,15 @@ pub async fn webhook(State(state): State<HttpState>, headers: HeaderMap, body: B
     let store = state.store.clone();
     let recorded = async {
         let mut tx = store.begin().await?;
-        let counts = env
-            .catalog
-            .record_alerts(&mut tx, &delivery, state.clock.now())
-            .await?;
+        let now = state.clock.now();
+        let (matched, unmatched, last) = env.catalog.record_alerts(&mut tx, &delivery, now).await?;
+        if let Some(event) = last {
+            let due = now + env.config.catalog.debounce.as_chrono();
+            crate::catalog::notify::arm_evaluation(&mut tx, event, due, now).await?;
+        }
         tx.commit().await?;
         env.catalog.sync(&store).await?;
-        Ok::<_, crate::store::StoreError>(counts)
+        Ok::<_, crate::store::StoreError>((matched, unmatched))
     }
     .await;
     match recorded {

@@ -101,3 +101,55 @@ impl Store {
             .map_err(StoreError::from)
     }
 }
+
+/// What subscribers were last told about `component`: its colour and when.
+pub async fn last_notice(
+    conn: &mut sqlx::AnyConnection,
+    component: &str,
+) -> Result<Option<(String, DateTime<Utc>)>, StoreError> {
+    let row = sqlx::query("SELECT rag, notified_at FROM health_notices WHERE component = $1")
+        .bind(component)
+        .fetch_optional(conn)
+        .await?;
+    row.map(|row| {
+        Ok((
+            row.try_get("rag")?,
+            from_millis(row.try_get("notified_at")?),
+        ))
+    })
+    .transpose()
+    .map_err(|e: sqlx::Error| StoreError::from(e))
+}
+
+/// Records that subscribers were told `rag`, only if what they were told
+/// before is still `previous` (None: never told): false when another worker
+/// got there first.
+pub async fn record_notice(
+    conn: &mut sqlx::AnyConnection,
+    component: &str,
+    previous: Option<&str>,
+    rag: &str,
+    at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let done = match previous {
+        None => sqlx::query(
+            "INSERT INTO health_notices (component, rag, notified_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (component) DO NOTHING",
+        )
+        .bind(component)
+        .bind(rag)
+        .bind(millis(at))
+        .execute(conn)
+        .await?,
+        Some(previous) => sqlx::query(
+            "UPDATE health_notices SET rag = $1, notified_at = $2 WHERE component = $3 AND rag = $4",
+        )
+        .bind(rag)
+        .bind(millis(at))
+        .bind(component)
+        .bind(previous)
+        .execute(conn)
+        .await?,
+    };
+    Ok(done.rows_affected() == 1)
+}

@@ -32,6 +32,11 @@ const SQLITE: Files = &[
         "health events",
         include_str!("../../migrations/sqlite/0004_health_events.sql"),
     ),
+    (
+        5,
+        "health notices",
+        include_str!("../../migrations/sqlite/0005_health_notices.sql"),
+    ),
 ];
 
 const POSTGRES: Files = &[
@@ -54,6 +59,11 @@ const POSTGRES: Files = &[
         4,
         "health events",
         include_str!("../../migrations/postgres/0004_health_events.sql"),
+    ),
+    (
+        5,
+        "health notices",
+        include_str!("../../migrations/postgres/0005_health_notices.sql"),
     ),
 ];
 
