@@ -277,7 +277,74 @@ async fn a_subscribed_channel_hears_each_lasting_change_once_and_red_again_hourl
     app.stop().await;
 }
 
+async fn a_watcher_observation_is_recorded_once_and_a_rollout_joins_the_history(db: Db) {
+    use watchkeeper::catalog::health::Rag;
+    use watchkeeper::catalog::observe::{Observation, record};
+    let Some(app) = TestApp::spawn_virtual(db, monday_morning()).await else {
+        return;
+    };
+    let catalog = app.server.dispatcher().env().catalog.clone();
+    let store = app.server.store().clone();
+    let debounce = chrono::Duration::minutes(2);
+    let seen = |rag: Option<Rag>, reason: &str, change: Option<&str>| Observation {
+        component: "acme-prod".into(),
+        source: "kube:acme-prod:node/worker-1".into(),
+        rag,
+        reason: reason.into(),
+        change: change.map(str::to_string),
+        at: app.clock.now(),
+    };
+    let not_ready = seen(Some(Rag::Red), "node worker-1 is NotReady", None);
+    assert!(
+        record(&catalog, &store, debounce, &not_ready)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !record(&catalog, &store, debounce, &not_ready)
+            .await
+            .unwrap(),
+        "the same observation again writes nothing"
+    );
+    let red = text(
+        &app.command("U0ANNA", "T0STAFF", "C0OPS", "status acme-prod")
+            .await,
+    );
+    assert!(
+        red.contains("is *red*") && red.contains("NotReady"),
+        "{red}"
+    );
+    let rollout = seen(
+        Some(Rag::Red),
+        "node worker-1 is NotReady",
+        Some("rollout of ingress-nginx 1.11.2"),
+    );
+    assert!(record(&catalog, &store, debounce, &rollout).await.unwrap());
+    let gone = seen(None, "node worker-1 is gone", None);
+    assert!(record(&catalog, &store, debounce, &gone).await.unwrap());
+    let after = text(
+        &app.command("U0ANNA", "T0STAFF", "C0OPS", "status acme-prod")
+            .await,
+    );
+    assert!(!after.contains("is *red*"), "{after}");
+    let history = text(
+        &app.command("U0ANNA", "T0STAFF", "C0OPS", "changes acme-prod")
+            .await,
+    );
+    assert!(
+        history.contains("rollout of ingress-nginx 1.11.2"),
+        "{history}"
+    );
+    let unknown = Observation {
+        component: "not-in-the-catalog".into(),
+        ..not_ready.clone()
+    };
+    assert!(!record(&catalog, &store, debounce, &unknown).await.unwrap());
+    app.stop().await;
+}
+
 on_both_backends!(
+    a_watcher_observation_is_recorded_once_and_a_rollout_joins_the_history,
     a_subscribed_channel_hears_each_lasting_change_once_and_red_again_hourly,
     an_alert_rolls_up_to_what_depends_on_it_and_customers_see_only_theirs,
     a_declared_http_check_turns_its_component_red_and_green_again,

@@ -26,6 +26,7 @@ pub mod health;
 pub mod load;
 pub mod model;
 pub mod notify;
+pub mod observe;
 pub mod service;
 pub mod verbs;
 

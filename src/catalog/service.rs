@@ -153,6 +153,17 @@ fn apply(inner: &mut Inner, event: &HealthEvent) -> Vec<Transition> {
     let Ok(id) = ComponentId::parse(&event.component) else {
         return Vec::new();
     };
+    if event.source.starts_with(super::observe::CHANGE_PREFIX) {
+        inner.changes.record(
+            &id,
+            Change {
+                at: event.since,
+                kind: ChangeKind::Rollout,
+                text: event.reason.clone(),
+            },
+        );
+        return Vec::new();
+    }
     let result = match &event.rag {
         Some(rag) => inner.book.set_input(
             &id,
