@@ -74,10 +74,10 @@ async fn main() {
         .build()
         .unwrap();
     loop {
-        if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
-            if r.status() == 200 {
-                break;
-            }
+        if let Ok(r) = client.get(format!("{base}/readyz")).send().await
+            && r.status() == 200
+        {
+            break;
         }
         if started.elapsed() > Duration::from_secs(10) {
             panic!("service not ready after 10 s");

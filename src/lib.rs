@@ -15,6 +15,7 @@ pub mod http;
 pub mod ids;
 pub mod ingress;
 pub mod metrics;
+pub mod oncall;
 pub mod outbox;
 pub mod postmortem;
 pub mod scheduler;

@@ -83,7 +83,7 @@ async fn audit_entries_round_trip(db: Db) {
     let entry = |n: usize| AuditEntry {
         at: at + Duration::seconds(n as i64),
         actor_user: format!("U{n}"),
-        actor_team: (n % 2 == 0).then(|| "T0STAFF".to_string()),
+        actor_team: n.is_multiple_of(2).then(|| "T0STAFF".to_string()),
         roles: "support".into(),
         tenant: Some("acme".into()),
         channel: None,

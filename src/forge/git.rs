@@ -573,10 +573,11 @@ impl GitForge {
             None => None,
         };
         let base = format!("refs/heads/{}", front.base);
-        if let Some(tip) = tip {
-            if git.commit_of(&base).await?.is_some() && git.is_ancestor(&tip, &base).await? {
-                return Ok(PullState::Merged);
-            }
+        if let Some(tip) = tip
+            && git.commit_of(&base).await?.is_some()
+            && git.is_ancestor(&tip, &base).await?
+        {
+            return Ok(PullState::Merged);
         }
         Ok(match parse_state(&front.state, &what)? {
             IssueState::Open => PullState::Open,

@@ -132,13 +132,13 @@ struct Limits {
 impl Limits {
     fn check(&mut self, method: &str, channel: Option<&str>) -> Result<(), i64> {
         let now = self.clock.now().timestamp_millis();
-        if method == "chat.postMessage" {
-            if let Some(channel) = channel {
-                self.buckets
-                    .entry(format!("channel:{channel}"))
-                    .or_insert_with(|| Bucket::new(1, 1000, 3))
-                    .take(now)?;
-            }
+        if method == "chat.postMessage"
+            && let Some(channel) = channel
+        {
+            self.buckets
+                .entry(format!("channel:{channel}"))
+                .or_insert_with(|| Bucket::new(1, 1000, 3))
+                .take(now)?;
         }
         if let Some((count, period)) = tier_of(method) {
             self.buckets

@@ -99,12 +99,12 @@ impl TestDb {
     /// Drops a PostgreSQL test database.
     pub async fn drop_db(self) {
         use sqlx::{Connection, Executor};
-        if let Some((admin, name)) = &self.admin {
-            if let Ok(mut conn) = sqlx::AnyConnection::connect(admin).await {
-                let _ = conn
-                    .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-                    .await;
-            }
+        if let Some((admin, name)) = &self.admin
+            && let Ok(mut conn) = sqlx::AnyConnection::connect(admin).await
+        {
+            let _ = conn
+                .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                .await;
         }
     }
 }

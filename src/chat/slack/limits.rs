@@ -215,17 +215,16 @@ impl SlackLimits {
     /// which limit is exhausted and how long until it allows the call.
     pub fn check(&self, method: &str, channel: Option<&str>) -> Result<(), (Limit, Duration)> {
         let now = self.clock.now();
-        if method == "chat.postMessage" {
-            if let Some(channel) = channel {
-                if let Err(not_until) = self.channels.check_key(&channel.to_string()) {
-                    return Err((Limit::Channel, not_until.wait_time_from(now)));
-                }
-            }
+        if method == "chat.postMessage"
+            && let Some(channel) = channel
+            && let Err(not_until) = self.channels.check_key(&channel.to_string())
+        {
+            return Err((Limit::Channel, not_until.wait_time_from(now)));
         }
-        if let Some((name, limiter)) = self.methods.get_key_value(method) {
-            if let Err(not_until) = limiter.check() {
-                return Err((Limit::Method(name), not_until.wait_time_from(now)));
-            }
+        if let Some((name, limiter)) = self.methods.get_key_value(method)
+            && let Err(not_until) = limiter.check()
+        {
+            return Err((Limit::Method(name), not_until.wait_time_from(now)));
         }
         Ok(())
     }

@@ -77,10 +77,10 @@ impl Installations {
     pub(super) async fn client(&self, owner: &str, name: &str) -> Result<Octocrab, ForgeError> {
         let now = Utc::now();
         let mut cache = self.cache.lock().await;
-        if let Some((crab, expires)) = cache.get(owner) {
-            if *expires - REFRESH_MARGIN > now {
-                return Ok(crab.clone());
-            }
+        if let Some((crab, expires)) = cache.get(owner)
+            && *expires - REFRESH_MARGIN > now
+        {
+            return Ok(crab.clone());
         }
         let app = client(&self.api_url, &self.jwt(now)?)?;
         let what = format!("the GitHub App's installation on {owner}/{name}");
