@@ -17,6 +17,7 @@ pub mod ingress;
 pub mod metrics;
 pub mod oncall;
 pub mod outbox;
+pub mod playbooks;
 pub mod postmortem;
 pub mod scheduler;
 pub mod slack_manifest;

@@ -51,6 +51,8 @@ enum Command {
         #[arg(long)]
         socket_mode: bool,
     },
+    /// Print the JSON Schema of playbook files (playbooks/playbook.schema.json).
+    PlaybookSchema,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -88,7 +90,7 @@ fn main() -> ExitCode {
     };
     let quiet = matches!(
         cli.command,
-        Command::Console | Command::Check | Command::SlackManifest { .. }
+        Command::Console | Command::Check | Command::SlackManifest { .. } | Command::PlaybookSchema
     );
     init_logging(if quiet { "warn" } else { "info" });
     match run(cli.command, settings) {
@@ -126,6 +128,7 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let manifest = app::slack_manifest(&settings, &delivery)?;
             print!("{}", serde_yaml::to_string(&manifest)?);
         }
+        Command::PlaybookSchema => print!("{}", watchkeeper::playbooks::model::json_schema_text()),
     }
     Ok(())
 }

@@ -46,6 +46,17 @@ impl UsergroupDirectory {
         groups.insert(group, members);
     }
 
+    /// The members of `group`, sorted (empty when unknown).
+    pub fn members(&self, group: &UsergroupId) -> Vec<UserId> {
+        let groups = match self.groups.read() {
+            Ok(groups) => groups,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let mut members: Vec<UserId> = groups.get(group).into_iter().flatten().cloned().collect();
+        members.sort();
+        members
+    }
+
     /// The groups known, for refreshing.
     pub fn groups(&self) -> Vec<UsergroupId> {
         match self.groups.read() {

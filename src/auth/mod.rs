@@ -6,8 +6,10 @@
 //! no role at all. Nothing else in the code decides who may do what.
 
 mod directory;
+mod people;
 
 pub use directory::UsergroupDirectory;
+pub use people::People;
 
 use crate::config::Config;
 use crate::ids::{ChannelId, TeamId, TenantId, UserId};

@@ -59,6 +59,9 @@ pub struct Config {
     /// How postmortems are opened and followed.
     #[serde(default)]
     pub postmortems: crate::postmortem::config::PostmortemsConfig,
+    /// Where playbooks come from and who approves them by default.
+    #[serde(default)]
+    pub playbooks: crate::playbooks::config::PlaybooksConfig,
 }
 
 /// A message posted on a schedule.

@@ -54,27 +54,34 @@ pub struct AuditEntry {
     pub reason: Option<String>,
 }
 
+/// Appends one entry inside the caller's transaction, so a decision and its
+/// audit entry commit together (a playbook run's every step).
+pub async fn append(conn: &mut sqlx::AnyConnection, e: &AuditEntry) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO audit_log (at, actor_user, actor_team, roles, tenant, channel, action, detail, outcome, reason) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(millis(e.at))
+    .bind(&e.actor_user)
+    .bind(&e.actor_team)
+    .bind(&e.roles)
+    .bind(&e.tenant)
+    .bind(&e.channel)
+    .bind(&e.action)
+    .bind(&e.detail)
+    .bind(&e.outcome)
+    .bind(&e.reason)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 impl Store {
     /// Appends entries in one transaction.
     pub async fn append_audit(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
         for e in entries {
-            sqlx::query(
-                "INSERT INTO audit_log (at, actor_user, actor_team, roles, tenant, channel, action, detail, outcome, reason) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            )
-            .bind(millis(e.at))
-            .bind(&e.actor_user)
-            .bind(&e.actor_team)
-            .bind(&e.roles)
-            .bind(&e.tenant)
-            .bind(&e.channel)
-            .bind(&e.action)
-            .bind(&e.detail)
-            .bind(&e.outcome)
-            .bind(&e.reason)
-            .execute(&mut *tx)
-            .await?;
+            append(&mut tx, e).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod health;
 mod migrations;
 pub mod outbox;
+pub mod playbook_runs;
 pub mod postmortems;
 pub mod timeline;
 pub mod timers;
