@@ -104,6 +104,9 @@ pub enum AppError {
     /// The catalog has errors (one per line, `file:line: problem`).
     #[error("the catalog has errors:\n{0}")]
     Catalog(String),
+    /// Playbooks have errors (one per line, `file:line: problem`).
+    #[error("the playbooks have errors:\n{0}")]
+    Playbooks(String),
     /// A forge could not be set up.
     #[error("cannot set up the {name} forge: {source}")]
     Forge {
@@ -182,6 +185,23 @@ pub fn load_catalog(loaded: &Loaded) -> Result<crate::catalog::Loaded, AppError>
     })
 }
 
+/// Loads the playbooks the configuration names (the bundled examples for the
+/// bundled configuration); every problem is reported, one per line.
+pub fn load_playbooks(
+    loaded: &Loaded,
+    catalog: &crate::catalog::Catalog,
+) -> Result<crate::playbooks::Library, AppError> {
+    crate::playbooks::service::load_configured(loaded, catalog).map_err(|errors| {
+        AppError::Playbooks(
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
+    })
+}
+
 /// How a [`Core`] runs: its clock, its identity among replicas, and whether
 /// its workers run in the background (`serve`) or are driven by hand (tests
 /// and the console, on a virtual clock).
@@ -246,17 +266,22 @@ impl Core {
         for warning in &catalog.warnings {
             tracing::warn!(%warning, "catalog");
         }
+        let playbooks = crate::playbooks::Playbooks::new(load_playbooks(&loaded, &catalog.catalog)?);
         let catalog = Arc::new(crate::catalog::CatalogService::new(catalog.catalog));
         let env = Env {
             manifest,
-            authorizer,
+            authorizer: authorizer.clone(),
             config: Arc::new(config.clone()),
             clock: clock.clone(),
             catalog: catalog.clone(),
+            playbooks: playbooks.clone(),
         };
-        let dispatcher = Dispatcher::new(env, audit, store.clone(), Vec::new())?;
+        let listeners: Vec<Arc<dyn dispatch::Listener>> =
+            vec![Arc::new(crate::playbooks::PlaybookListener)];
+        let dispatcher = Dispatcher::new(env, audit, store.clone(), listeners)?;
         let lease = config.workers.lease.as_chrono();
         let forges = forges(settings, config, &clock)?;
+        seed_gitops(&loaded, &forges).await?;
         let mut handlers: Vec<Arc<dyn TimerHandler>> = vec![
             Arc::new(InboxHandler::new(dispatcher.clone())),
             Arc::new(builtin::Notify),
@@ -265,6 +290,16 @@ impl Core {
             }),
         ];
         handlers.extend(crate::postmortem::handlers(config, forges.clone()));
+        handlers.extend(crate::playbooks::handlers::handlers(
+            crate::playbooks::handlers::Shared {
+                playbooks: playbooks.clone(),
+                forges: forges.clone(),
+                store: store.clone(),
+                authorizer,
+                ops_channel: config.team.ops_channel.clone(),
+                default_forge: config.playbooks.forge.clone(),
+            },
+        ));
         let checks = crate::catalog::checks::HttpChecks::new(
             catalog.clone(),
             config.catalog.debounce.as_chrono(),
@@ -297,6 +332,11 @@ impl Core {
         )
         .sink::<SlackEffect>(slack)
         .sink::<ForgeEffect>(Arc::new(ForgeSink::new(forges)))
+        .sink::<crate::playbooks::effects::HttpEffect>(Arc::new(
+            crate::playbooks::effects::HttpSink::from_env().map_err(|e| {
+                AppError::Playbooks(format!("cannot set up the HTTP client of playbooks: {e}"))
+            })?,
+        ))
         .ops_channel(config.team.ops_channel.clone())
         .faults(runtime.faults.clone())
         .build();
@@ -333,6 +373,28 @@ impl Core {
         let _ = tokio::time::timeout(Duration::from_secs(5), self.audit_task).await;
         self.store.close().await;
     }
+}
+
+/// Creates the seed repository of `playbooks.seed` on the embedded git
+/// forge the first time (an existing repository is left alone).
+async fn seed_gitops(
+    loaded: &Loaded,
+    forges: &HashMap<String, Arc<dyn Forge>>,
+) -> Result<(), AppError> {
+    let Some(seed) = &loaded.config.playbooks.seed else {
+        return Ok(());
+    };
+    let files = crate::playbooks::service::seed_files(loaded).map_err(AppError::Playbooks)?;
+    let git = GitForge::new(&loaded.config.forges.git.path, Clock::system()).map_err(|source| {
+        AppError::Forge {
+            name: "git",
+            source,
+        }
+    })?;
+    if forges.contains_key("git") && git.seed(&seed.repository, &files).await.map_err(|source| AppError::Forge { name: "git", source })? {
+        tracing::info!(repository = seed.repository, "seeded the example GitOps repository");
+    }
+    Ok(())
 }
 
 /// The forges by name: `git` always (repositories under `forges.git.path`),
@@ -612,6 +674,7 @@ impl Server {
     pub fn reload(&self, settings: &Settings) -> Result<(), AppError> {
         let (loaded, manifest) = load(settings)?;
         let fresh = load_catalog(&loaded)?;
+        let playbooks = load_playbooks(&loaded, &fresh.catalog)?;
         let dispatcher = &self.core.dispatcher;
         let current = dispatcher.env();
         let config = loaded.config;
@@ -621,8 +684,10 @@ impl Server {
             config: Arc::new(config),
             clock: current.clock.clone(),
             catalog: current.catalog.clone(),
+            playbooks: current.playbooks.clone(),
         };
         dispatcher.replace_env(env)?;
+        current.playbooks.replace_files(playbooks);
         current
             .catalog
             .replace_catalog(fresh.catalog, current.clock.now());
@@ -765,13 +830,14 @@ pub async fn migrate(settings: &Settings) -> Result<usize, AppError> {
 pub fn check(settings: &Settings) -> Result<String, AppError> {
     let (loaded, manifest) = load(settings)?;
     let catalog = load_catalog(&loaded)?;
+    let playbooks = load_playbooks(&loaded, &catalog.catalog)?;
     let warnings: String = catalog
         .warnings
         .iter()
         .map(|w| format!("\nwarning: {w}"))
         .collect();
     Ok(format!(
-        "{}: ok — {} customers, {} channels, {} roles, {} commands, {} catalog components{warnings}",
+        "{}: ok — {} customers, {} channels, {} roles, {} commands, {} catalog components, {} playbooks{warnings}",
         loaded.source_name(),
         loaded.config.customers.len(),
         loaded
@@ -783,6 +849,7 @@ pub fn check(settings: &Settings) -> Result<String, AppError> {
         loaded.config.roles.len(),
         manifest.commands().count(),
         catalog.catalog.len(),
+        playbooks.len(),
     ))
 }
 

@@ -56,6 +56,7 @@ fn postmortem_pr(branch: &str) -> NewPullRequest {
             },
         ],
         labels: vec!["postmortem".into()],
+        ..NewPullRequest::default()
     }
 }
 

@@ -18,6 +18,7 @@ CREATE TABLE playbook_runs (
     expires_at       BIGINT,
     outcome          TEXT,
     pr_url           TEXT,
+    cards            TEXT,
     created_at       BIGINT NOT NULL,
     updated_at       BIGINT NOT NULL
 );

@@ -16,6 +16,11 @@ use std::path::Path;
 /// The manifest files shipped with the binary, used when the folder is absent.
 const EMBEDDED: &[(&str, &str)] = &[
     ("_common.yaml", include_str!("../../commands/_common.yaml")),
+    ("_playbook.yaml", include_str!("../../commands/_playbook.yaml")),
+    (
+        "approvals.yaml",
+        include_str!("../../commands/approvals.yaml"),
+    ),
     ("changes.yaml", include_str!("../../commands/changes.yaml")),
     ("help.yaml", include_str!("../../commands/help.yaml")),
     (
@@ -26,6 +31,12 @@ const EMBEDDED: &[(&str, &str)] = &[
         "postmortems.yaml",
         include_str!("../../commands/postmortems.yaml"),
     ),
+    (
+        "playbooks.yaml",
+        include_str!("../../commands/playbooks.yaml"),
+    ),
+    ("run.yaml", include_str!("../../commands/run.yaml")),
+    ("runs.yaml", include_str!("../../commands/runs.yaml")),
     ("status.yaml", include_str!("../../commands/status.yaml")),
     ("whoami.yaml", include_str!("../../commands/whoami.yaml")),
 ];

@@ -102,6 +102,8 @@ pub struct Env {
     pub clock: Clock,
     /// The catalog and its health.
     pub catalog: Arc<crate::catalog::CatalogService>,
+    /// The playbooks that may be requested.
+    pub playbooks: crate::playbooks::Playbooks,
 }
 
 /// Why the dispatcher could not be built.

@@ -70,6 +70,8 @@ struct PullFront {
     state: String,
     #[serde(default)]
     labels: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    reviewers: Vec<String>,
     #[serde(default)]
     created: String,
 }
@@ -456,7 +458,10 @@ impl GitForge {
             if tree == parent_tree {
                 return Ok(parent.clone());
             }
-            let message = format!("{}\n", one_line(&pr.title));
+            let message = match &pr.commit_message {
+                Some(message) if !message.trim().is_empty() => format!("{}\n", message.trim_end()),
+                _ => format!("{}\n", one_line(&pr.title)),
+            };
             let commit = git
                 .git_with(
                     &["commit-tree", &tree, "-p", &parent, "-F", "-"],
@@ -508,6 +513,7 @@ impl GitForge {
                     number,
                     url: Self::file_url(&git.dir, &path),
                     branch: pr.branch.clone(),
+                    notes: Vec::new(),
                 });
             }
         }
@@ -534,6 +540,7 @@ impl GitForge {
             head,
             state: "open".into(),
             labels: pr.labels.clone(),
+            reviewers: pr.reviewers.clone(),
             created: self.clock.now().to_rfc3339(),
         };
         let path = format!("pulls/{number}-{branch_slug}.md");
@@ -543,11 +550,88 @@ impl GitForge {
             &format!("Pull request #{number}: {}", one_line(&pr.title)),
         )
         .await?;
+        let mut notes = Vec::new();
+        if pr.auto_merge && front.base != default {
+            notes.push(format!("auto-merge on the git forge merges only into `{default}`; merge `{}` yourself", pr.branch));
+        }
+        if pr.auto_merge && front.base == default {
+            // No checks here: merge at once, in the checked-out default branch.
+            let message = format!("Merge pull request #{number}: {}", one_line(&pr.title));
+            let merged = git
+                .git(&["merge", "--no-ff", "--quiet", &format!("--message={message}"), &format!("refs/heads/{}", pr.branch)])
+                .await;
+            if let Err(err) = merged {
+                let _ = git.run(&["merge", "--abort"], None, None).await;
+                tracing::warn!(repo, branch = pr.branch, error = %err, "auto-merge failed; the pull request stays open");
+                notes.push(format!("auto-merge failed ({err}); the pull request stays open"));
+            }
+        }
         Ok(PullRef {
             number,
             url: Self::file_url(&git.dir, &path),
             branch: pr.branch.clone(),
+            notes,
         })
+    }
+
+    async fn read_file_(&self, repo: &str, branch: Option<&str>, path: &str) -> Result<Option<String>, ForgeError> {
+        check_repo(repo)?;
+        super::check_path(path)?;
+        let lock = self.lock(repo);
+        let _guard = lock.lock().await;
+        let git = self.open(repo).await?;
+        let branch = match branch {
+            Some(branch) => {
+                check_branch(branch)?;
+                branch.to_string()
+            }
+            None => git.default_branch().await?,
+        };
+        if git.commit_of(&format!("refs/heads/{branch}")).await?.is_none() {
+            return Err(ForgeError::NotFound(format!("branch `{branch}` of {repo}")));
+        }
+        let spec = format!("refs/heads/{branch}:{path}");
+        let exists = git.run(&["cat-file", "-e", &spec], None, None).await?;
+        if !exists.ok {
+            return Ok(None);
+        }
+        let output = git.run(&["cat-file", "blob", &spec], None, None).await?;
+        if !output.ok {
+            return Err(ForgeError::Git(format!("cannot read {path}: {}", output.stderr.trim())));
+        }
+        Ok(Some(output.stdout))
+    }
+
+    /// Creates repository `repo` with `files` as its first commit, unless it
+    /// exists (then nothing is touched); true when it was created.
+    pub async fn seed(&self, repo: &str, files: &[(String, String)]) -> Result<bool, ForgeError> {
+        check_repo(repo)?;
+        for (path, _) in files {
+            super::check_path(path)?;
+        }
+        let lock = self.lock(repo);
+        let _guard = lock.lock().await;
+        let dir = self.repo_path(repo)?;
+        if tokio::fs::metadata(dir.join(".git")).await.is_ok() {
+            return Ok(false);
+        }
+        let git = self.open(repo).await?;
+        let mut paths = Vec::new();
+        for (path, text) in files {
+            let full = git.dir.join(path);
+            if let Some(parent) = full.parent() {
+                tokio::fs::create_dir_all(parent).await?;
+            }
+            tokio::fs::write(&full, text).await?;
+            paths.push(path.as_str());
+        }
+        if !paths.is_empty() {
+            let mut add = vec!["add", "--"];
+            add.extend(paths.iter().copied());
+            git.git(&add).await?;
+            git.git(&["commit", "--quiet", "--message=Seed example manifests"]).await?;
+        }
+        Ok(true)
     }
 
     async fn pull_state_(&self, repo: &str, number: u64) -> Result<PullState, ForgeError> {
@@ -621,6 +705,15 @@ impl Forge for GitForge {
         pr: &'a NewPullRequest,
     ) -> BoxFuture<'a, Result<PullRef, ForgeError>> {
         Box::pin(self.open_pull_request_(repo, pr))
+    }
+
+    fn read_file<'a>(
+        &'a self,
+        repo: &'a str,
+        branch: Option<&'a str>,
+        path: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, ForgeError>> {
+        Box::pin(self.read_file_(repo, branch, path))
     }
 
     fn pull_state<'a>(

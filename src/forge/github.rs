@@ -65,6 +65,18 @@ enum Clients {
 /// The GitHub forge.
 pub struct GitHubForge {
     clients: Clients,
+    graphql_url: String,
+}
+
+/// GitHub's GraphQL endpoint for a REST base URL: `https://api.github.com`
+/// → `https://api.github.com/graphql`; Enterprise `https://HOST/api/v3` →
+/// `https://HOST/api/graphql`.
+fn graphql_url(api_url: &str) -> String {
+    let base = api_url.trim_end_matches('/');
+    match base.strip_suffix("/v3") {
+        Some(api) => format!("{api}/graphql"),
+        None => format!("{base}/graphql"),
+    }
 }
 
 /// Timeouts of one call: connecting, and each read or write.
@@ -102,7 +114,10 @@ impl GitHubForge {
                 &private_key_pem,
             )?)),
         };
-        Ok(Self { clients })
+        Ok(Self {
+            clients,
+            graphql_url: graphql_url(api_url),
+        })
     }
 
     /// The client for `owner`'s repositories.
@@ -315,6 +330,7 @@ impl GitHubForge {
             )));
         }
         Self::ensure_branch(&crab, owner, name, &pr.branch, &base).await?;
+        let message = pr.commit_message.as_deref().unwrap_or(&pr.title);
         for file in &pr.files {
             Self::put_file(
                 &crab,
@@ -323,7 +339,7 @@ impl GitHubForge {
                 &pr.branch,
                 &file.path,
                 &file.content,
-                &pr.title,
+                message,
             )
             .await?;
         }
@@ -345,15 +361,78 @@ impl GitHubForge {
                 other => return Err(other),
             },
         };
+        let what = format!("pull request #{} of {repo}", pull.number);
         if !pr.labels.is_empty() {
             crab.issues(owner, name)
                 .add_labels(pull.number, &pr.labels)
                 .await
-                .map_err(|e| {
-                    github_error(e, &format!("pull request #{} of {repo}", pull.number))
-                })?;
+                .map_err(|e| github_error(e, &what))?;
         }
-        Ok(pull_ref(&pull, &pr.branch))
+        if !pr.reviewers.is_empty() {
+            // The answer is the pull request; only success matters.
+            let route = format!("/repos/{owner}/{name}/pulls/{}/requested_reviewers", pull.number);
+            crab.post::<_, serde_json::Value>(route, Some(&serde_json::json!({ "reviewers": pr.reviewers })))
+                .await
+                .map_err(|e| github_error(e, &what))?;
+        }
+        let mut opened = pull_ref(&pull, &pr.branch);
+        if pr.auto_merge {
+            if let Err(note) = self.enable_auto_merge(&crab, &pull).await {
+                opened.notes.push(note);
+            }
+        }
+        Ok(opened)
+    }
+
+    /// Turns on GitHub's auto-merge (GraphQL `enablePullRequestAutoMerge`):
+    /// GitHub merges once required checks and reviews pass. A repository
+    /// that does not allow it leaves the pull request open; the reason is
+    /// returned for the person who asked.
+    async fn enable_auto_merge(&self, crab: &Octocrab, pull: &PullRequest) -> Result<(), String> {
+        let Some(node_id) = pull.node_id.as_deref() else {
+            return Err("GitHub gave no node id for the pull request; auto-merge is off".into());
+        };
+        let query = serde_json::json!({
+            "query": "mutation($id: ID!) { enablePullRequestAutoMerge(input: { pullRequestId: $id }) { pullRequest { number autoMergeRequest { enabledAt } } } }",
+            "variables": { "id": node_id },
+        });
+        let answer: serde_json::Value = crab
+            .post(&self.graphql_url, Some(&query))
+            .await
+            .map_err(|e| format!("auto-merge could not be turned on: {}", github_error(e, "the GraphQL API")))?;
+        match answer["errors"].as_array().and_then(|e| e.first()) {
+            Some(error) => Err(format!(
+                "auto-merge could not be turned on: {}",
+                error["message"].as_str().unwrap_or("GitHub did not say why")
+            )),
+            None => Ok(()),
+        }
+    }
+
+    async fn read_file_(&self, repo: &str, branch: Option<&str>, path: &str) -> Result<Option<String>, ForgeError> {
+        let (owner, name) = check_repo(repo)?;
+        super::check_path(path)?;
+        let crab = self.crab(owner, name).await?;
+        let repos = crab.repos(owner, name);
+        let mut request = repos.get_content().path(path);
+        if let Some(branch) = branch {
+            super::check_branch(branch)?;
+            request = request.r#ref(branch);
+        }
+        match request.send().await {
+            Ok(mut items) => {
+                let Some(item) = items.take_items().into_iter().find(|c| c.path == path) else {
+                    return Err(ForgeError::Invalid(format!("`{path}` is a folder in {repo}, not a file")));
+                };
+                decode_content(item.content.as_deref())
+                    .map(Some)
+                    .ok_or_else(|| ForgeError::Invalid(format!("`{path}` in {repo} is not a text file")))
+            }
+            Err(err) => match github_error(err, &format!("{path} in {repo}")) {
+                ForgeError::NotFound(_) => Ok(None),
+                other => Err(other),
+            },
+        }
     }
 
     async fn pull_state_(&self, repo: &str, number: u64) -> Result<PullState, ForgeError> {
@@ -411,6 +490,15 @@ impl Forge for GitHubForge {
         Box::pin(self.open_pull_request_(repo, pr))
     }
 
+    fn read_file<'a>(
+        &'a self,
+        repo: &'a str,
+        branch: Option<&'a str>,
+        path: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, ForgeError>> {
+        Box::pin(self.read_file_(repo, branch, path))
+    }
+
     fn pull_state<'a>(
         &'a self,
         repo: &'a str,
@@ -436,6 +524,7 @@ fn pull_ref(pull: &PullRequest, branch: &str) -> PullRef {
             .map(ToString::to_string)
             .unwrap_or_default(),
         branch: branch.to_string(),
+        notes: Vec::new(),
     }
 }
 

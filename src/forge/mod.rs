@@ -70,6 +70,15 @@ pub trait Forge: Send + Sync {
         pr: &'a NewPullRequest,
     ) -> BoxFuture<'a, Result<PullRef, ForgeError>>;
 
+    /// The content of `path` on `branch` (the default branch when `None`) of
+    /// `repo`; `None` when there is no such file.
+    fn read_file<'a>(
+        &'a self,
+        repo: &'a str,
+        branch: Option<&'a str>,
+        path: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, ForgeError>>;
+
     /// Whether pull request `number` of `repo` is open, merged or closed.
     fn pull_state<'a>(
         &'a self,
@@ -129,8 +138,11 @@ pub struct NewPullRequest {
     /// The branch to merge into; the repository's default branch when `None`.
     #[serde(default)]
     pub base: Option<String>,
-    /// Its title; also the commit message.
+    /// Its title; also the commit message unless `commit_message` says otherwise.
     pub title: String,
+    /// The commit message, when it differs from the title.
+    #[serde(default)]
+    pub commit_message: Option<String>,
     /// Its description, in Markdown.
     pub body: String,
     /// The files it creates or changes.
@@ -139,6 +151,13 @@ pub struct NewPullRequest {
     /// Labels to put on it.
     #[serde(default)]
     pub labels: Vec<String>,
+    /// Forge logins asked to review it.
+    #[serde(default)]
+    pub reviewers: Vec<String>,
+    /// Merge it by itself once its required checks pass (GitHub's
+    /// auto-merge; the git forge, which has no checks, merges at once).
+    #[serde(default)]
+    pub auto_merge: bool,
 }
 
 /// A pull request that exists.
@@ -150,6 +169,9 @@ pub struct PullRef {
     pub url: String,
     /// Its branch.
     pub branch: String,
+    /// What did not go as asked, for people (auto-merge refused by the repository).
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 /// Where a pull request stands.

@@ -158,6 +158,7 @@ impl Sink for ForgeSink {
                             "number": pull.number,
                             "url": pull.url,
                             "branch": pull.branch,
+                            "notes": pull.notes,
                         })),
                         Err(err) => failure(err, true),
                     }

@@ -160,8 +160,17 @@ impl SlackSink {
 
     /// The `ts` of a referenced message, or what to do until it is known.
     async fn resolve(&self, message: &MessageRef) -> Result<MessageTs, Delivery> {
+        self.resolve_with_channel(message).await.map(|(ts, _)| ts)
+    }
+
+    /// The `ts` of a referenced message and, for one the outbox posted, the
+    /// channel Slack put it in (a DM's `D…` id, known only once posted).
+    async fn resolve_with_channel(
+        &self,
+        message: &MessageRef,
+    ) -> Result<(MessageTs, Option<ChannelId>), Delivery> {
         let key = match message {
-            MessageRef::Ts(ts) => return Ok(ts.clone()),
+            MessageRef::Ts(ts) => return Ok((ts.clone(), None)),
             MessageRef::Posted(key) => key,
         };
         let state = self
@@ -174,13 +183,19 @@ impl SlackSink {
                 reason: e.to_string(),
             })?;
         match state {
-            Some(state) if state.status == "delivered" => state
-                .result
-                .as_ref()
-                .and_then(|r| r.get("ts"))
-                .and_then(Value::as_str)
-                .map(MessageTs::from)
-                .ok_or_else(|| Delivery::Failed(format!("the message `{key}` has no ts"))),
+            Some(state) if state.status == "delivered" => {
+                let result = state.result.as_ref();
+                let channel = result
+                    .and_then(|r| r.get("channel"))
+                    .and_then(Value::as_str)
+                    .filter(|c| !c.is_empty())
+                    .map(ChannelId::from);
+                result
+                    .and_then(|r| r.get("ts"))
+                    .and_then(Value::as_str)
+                    .map(|ts| (MessageTs::from(ts), channel))
+                    .ok_or_else(|| Delivery::Failed(format!("the message `{key}` has no ts")))
+            }
             Some(state) if state.status == "pending" || state.status == "sending" => {
                 Err(Delivery::Wait {
                     limit: "reference",
@@ -314,10 +329,13 @@ impl Sink for SlackSink {
                     message,
                     reply,
                 } => {
-                    let ts = match self.resolve(message).await {
-                        Ok(ts) => ts,
+                    // A posted message is updated where Slack put it (a DM
+                    // card's channel is known only from its post).
+                    let (ts, posted_in) = match self.resolve_with_channel(message).await {
+                        Ok(found) => found,
                         Err(delivery) => return delivery,
                     };
+                    let channel = posted_in.as_ref().unwrap_or(channel);
                     if let Err(wait) = self.permit("chat.update", Some(channel)) {
                         return wait;
                     }

@@ -11,12 +11,22 @@
 //! This module never talks to Slack, a forge or a cluster itself: it records
 //! effects, and the outbox delivers them.
 
+pub mod cards;
 pub mod config;
+pub mod effects;
+pub mod handlers;
+mod listener;
 pub mod load;
 pub mod model;
 pub mod params;
 pub mod plan;
 pub mod render;
+pub mod runs;
+pub mod service;
+mod verbs;
 pub mod yaml_edit;
 
+pub use listener::PlaybookListener;
 pub use load::{Library, Playbook, PlaybookError};
+pub use service::Playbooks;
+pub use verbs::{Approvals, ListPlaybooks, ListRuns, RunPlaybook};

@@ -139,10 +139,21 @@ pub struct Run {
     pub outcome: Option<String>,
     /// Its pull request.
     pub pr_url: Option<String>,
+    /// The outbox keys of its approval cards (updated in place as it moves).
+    pub cards: Vec<CardRef>,
     /// When it was requested.
     pub created_at: DateTime<Utc>,
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
+}
+
+/// An approval card posted for a run: its outbox key and channel.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct CardRef {
+    /// The post's outbox key.
+    pub key: String,
+    /// The channel it went to (`D…`-less for a DM: the user's id).
+    pub channel: String,
 }
 
 /// One person's decision on a run.
@@ -157,7 +168,7 @@ pub struct Decision {
 }
 
 const COLUMNS: &str = "id, playbook, title, params, plan, status, step, requested_by, trigger_kind, tenant, \
-     channel, thread_ts, approvals_needed, expires_at, outcome, pr_url, created_at, updated_at";
+     channel, thread_ts, approvals_needed, expires_at, outcome, pr_url, cards, created_at, updated_at";
 
 fn json(text: Option<String>) -> Option<serde_json::Value> {
     text.and_then(|t| serde_json::from_str(&t).ok())
@@ -183,6 +194,9 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<Run, sqlx::Error> {
         expires_at: expires.map(from_millis),
         outcome: row.try_get("outcome")?,
         pr_url: row.try_get("pr_url")?,
+        cards: json(row.try_get("cards")?)
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default(),
         created_at: from_millis(row.try_get("created_at")?),
         updated_at: from_millis(row.try_get("updated_at")?),
     })
@@ -278,6 +292,16 @@ pub async fn advance_step(conn: &mut AnyConnection, id: i64, from: i64, now: Dat
     .execute(conn)
     .await?;
     Ok(changed.rows_affected() == 1)
+}
+
+/// Records the run's approval cards.
+pub async fn set_cards(conn: &mut AnyConnection, id: i64, cards: &[CardRef]) -> Result<(), StoreError> {
+    sqlx::query("UPDATE playbook_runs SET cards = $1 WHERE id = $2")
+        .bind(serde_json::to_string(cards).unwrap_or_default())
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Records the run's pull request.

@@ -15,6 +15,10 @@ pub fn all() -> Vec<Box<dyn Verb>> {
         Box::new(crate::postmortem::ListPostmortems),
         Box::new(crate::catalog::verbs::Status),
         Box::new(crate::catalog::verbs::Changes),
+        Box::new(crate::playbooks::ListPlaybooks),
+        Box::new(crate::playbooks::RunPlaybook),
+        Box::new(crate::playbooks::ListRuns),
+        Box::new(crate::playbooks::Approvals),
     ]
 }
 
@@ -27,6 +31,8 @@ pub fn required_templates(verb: &str) -> &'static [&'static str] {
         "postmortems" => &["list"],
         "status" => &["component", "summary", "not_found"],
         "changes" => &["list"],
+        "playbooks" | "runs" | "approvals" => &["list"],
+        "run" => &["requested", "form"],
         _ => &[],
     }
 }
