@@ -266,7 +266,8 @@ impl Core {
         for warning in &catalog.warnings {
             tracing::warn!(%warning, "catalog");
         }
-        let playbooks = crate::playbooks::Playbooks::new(load_playbooks(&loaded, &catalog.catalog)?);
+        let playbooks =
+            crate::playbooks::Playbooks::new(load_playbooks(&loaded, &catalog.catalog)?);
         let catalog = Arc::new(crate::catalog::CatalogService::new(catalog.catalog));
         let env = Env {
             manifest,
@@ -391,8 +392,19 @@ async fn seed_gitops(
             source,
         }
     })?;
-    if forges.contains_key("git") && git.seed(&seed.repository, &files).await.map_err(|source| AppError::Forge { name: "git", source })? {
-        tracing::info!(repository = seed.repository, "seeded the example GitOps repository");
+    if forges.contains_key("git")
+        && git
+            .seed(&seed.repository, &files)
+            .await
+            .map_err(|source| AppError::Forge {
+                name: "git",
+                source,
+            })?
+    {
+        tracing::info!(
+            repository = seed.repository,
+            "seeded the example GitOps repository"
+        );
     }
     Ok(())
 }

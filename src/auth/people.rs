@@ -121,24 +121,70 @@ mod tests {
             users: vec![UserId::from("U0SAM")],
             tenants: vec![TenantId::from("acme")],
         };
-        let staff = |u: &str, place: &Place| auth.actor(UserId::from(u), Some(TeamId::from("T0STAFF")), place);
-        assert!(auth.admits(&staff("U0DANA", &ops), &ops, &people, None).is_ok(), "sre");
-        assert!(auth.admits(&staff("U0BEN", &ops), &ops, &people, None).is_ok(), "group");
-        assert!(auth.admits(&staff("U0SAM", &ops), &ops, &people, None).is_ok(), "named");
-        assert!(auth.admits(&staff("U0LEAD", &ops), &ops, &people, None).is_ok(), "admin");
-        assert!(auth.admits(&staff("U0TOM", &ops), &ops, &people, None).is_err(), "support only");
-        let customer = |team: &str, place: &Place| auth.actor(UserId::from("U9EXT"), Some(TeamId::from(team)), place);
+        let staff = |u: &str, place: &Place| {
+            auth.actor(UserId::from(u), Some(TeamId::from("T0STAFF")), place)
+        };
+        assert!(
+            auth.admits(&staff("U0DANA", &ops), &ops, &people, None)
+                .is_ok(),
+            "sre"
+        );
+        assert!(
+            auth.admits(&staff("U0BEN", &ops), &ops, &people, None)
+                .is_ok(),
+            "group"
+        );
+        assert!(
+            auth.admits(&staff("U0SAM", &ops), &ops, &people, None)
+                .is_ok(),
+            "named"
+        );
+        assert!(
+            auth.admits(&staff("U0LEAD", &ops), &ops, &people, None)
+                .is_ok(),
+            "admin"
+        );
+        assert!(
+            auth.admits(&staff("U0TOM", &ops), &ops, &people, None)
+                .is_err(),
+            "support only"
+        );
+        let customer = |team: &str, place: &Place| {
+            auth.actor(UserId::from("U9EXT"), Some(TeamId::from(team)), place)
+        };
         let acme_person = customer("T9ACME", &acme);
         let acme_tenant = TenantId::from("acme");
-        assert!(auth.admits(&acme_person, &acme, &people, Some(&acme_tenant)).is_ok());
-        let globex_person = customer("T9GLOBEX", &globex);
-        assert!(auth.admits(&globex_person, &globex, &people, None).is_err(), "tenant not listed");
         assert!(
-            auth.admits(&globex_person, &globex, &People { tenants: vec![], ..people.clone() }, Some(&acme_tenant))
-                .is_err(),
+            auth.admits(&acme_person, &acme, &people, Some(&acme_tenant))
+                .is_ok()
+        );
+        let globex_person = customer("T9GLOBEX", &globex);
+        assert!(
+            auth.admits(&globex_person, &globex, &people, None).is_err(),
+            "tenant not listed"
+        );
+        assert!(
+            auth.admits(
+                &globex_person,
+                &globex,
+                &People {
+                    tenants: vec![],
+                    ..people.clone()
+                },
+                Some(&acme_tenant)
+            )
+            .is_err(),
             "another customer's run"
         );
-        let named_customer = People { roles: BTreeSet::new(), users: vec![UserId::from("U9EXT")], ..people };
-        assert!(auth.admits(&acme_person, &acme, &named_customer, None).is_err(), "customers never by name");
+        let named_customer = People {
+            roles: BTreeSet::new(),
+            users: vec![UserId::from("U9EXT")],
+            ..people
+        };
+        assert!(
+            auth.admits(&acme_person, &acme, &named_customer, None)
+                .is_err(),
+            "customers never by name"
+        );
     }
 }

@@ -16,7 +16,10 @@ use std::path::Path;
 /// The manifest files shipped with the binary, used when the folder is absent.
 const EMBEDDED: &[(&str, &str)] = &[
     ("_common.yaml", include_str!("../../commands/_common.yaml")),
-    ("_playbook.yaml", include_str!("../../commands/_playbook.yaml")),
+    (
+        "_playbook.yaml",
+        include_str!("../../commands/_playbook.yaml"),
+    ),
     (
         "approvals.yaml",
         include_str!("../../commands/approvals.yaml"),

@@ -552,18 +552,29 @@ impl GitForge {
         .await?;
         let mut notes = Vec::new();
         if pr.auto_merge && front.base != default {
-            notes.push(format!("auto-merge on the git forge merges only into `{default}`; merge `{}` yourself", pr.branch));
+            notes.push(format!(
+                "auto-merge on the git forge merges only into `{default}`; merge `{}` yourself",
+                pr.branch
+            ));
         }
         if pr.auto_merge && front.base == default {
             // No checks here: merge at once, in the checked-out default branch.
             let message = format!("Merge pull request #{number}: {}", one_line(&pr.title));
             let merged = git
-                .git(&["merge", "--no-ff", "--quiet", &format!("--message={message}"), &format!("refs/heads/{}", pr.branch)])
+                .git(&[
+                    "merge",
+                    "--no-ff",
+                    "--quiet",
+                    &format!("--message={message}"),
+                    &format!("refs/heads/{}", pr.branch),
+                ])
                 .await;
             if let Err(err) = merged {
                 let _ = git.run(&["merge", "--abort"], None, None).await;
                 tracing::warn!(repo, branch = pr.branch, error = %err, "auto-merge failed; the pull request stays open");
-                notes.push(format!("auto-merge failed ({err}); the pull request stays open"));
+                notes.push(format!(
+                    "auto-merge failed ({err}); the pull request stays open"
+                ));
             }
         }
         Ok(PullRef {
@@ -574,7 +585,12 @@ impl GitForge {
         })
     }
 
-    async fn read_file_(&self, repo: &str, branch: Option<&str>, path: &str) -> Result<Option<String>, ForgeError> {
+    async fn read_file_(
+        &self,
+        repo: &str,
+        branch: Option<&str>,
+        path: &str,
+    ) -> Result<Option<String>, ForgeError> {
         check_repo(repo)?;
         super::check_path(path)?;
         let lock = self.lock(repo);
@@ -587,7 +603,11 @@ impl GitForge {
             }
             None => git.default_branch().await?,
         };
-        if git.commit_of(&format!("refs/heads/{branch}")).await?.is_none() {
+        if git
+            .commit_of(&format!("refs/heads/{branch}"))
+            .await?
+            .is_none()
+        {
             return Err(ForgeError::NotFound(format!("branch `{branch}` of {repo}")));
         }
         let spec = format!("refs/heads/{branch}:{path}");
@@ -597,7 +617,10 @@ impl GitForge {
         }
         let output = git.run(&["cat-file", "blob", &spec], None, None).await?;
         if !output.ok {
-            return Err(ForgeError::Git(format!("cannot read {path}: {}", output.stderr.trim())));
+            return Err(ForgeError::Git(format!(
+                "cannot read {path}: {}",
+                output.stderr.trim()
+            )));
         }
         Ok(Some(output.stdout))
     }
@@ -629,7 +652,8 @@ impl GitForge {
             let mut add = vec!["add", "--"];
             add.extend(paths.iter().copied());
             git.git(&add).await?;
-            git.git(&["commit", "--quiet", "--message=Seed example manifests"]).await?;
+            git.git(&["commit", "--quiet", "--message=Seed example manifests"])
+                .await?;
         }
         Ok(true)
     }

@@ -58,25 +58,22 @@ impl std::fmt::Debug for GitHubAuth {
 }
 
 enum Clients {
-    Token(Octocrab),
+    Token(Octocrab, String),
     App(Box<app::Installations>),
 }
 
 /// The GitHub forge.
 pub struct GitHubForge {
     clients: Clients,
-    graphql_url: String,
+    graphql_base: String,
 }
 
-/// GitHub's GraphQL endpoint for a REST base URL: `https://api.github.com`
-/// → `https://api.github.com/graphql`; Enterprise `https://HOST/api/v3` →
-/// `https://HOST/api/graphql`.
-fn graphql_url(api_url: &str) -> String {
+/// The base of GitHub's GraphQL endpoint (`{base}/graphql`) for a REST base
+/// URL: `https://api.github.com` → itself; Enterprise `https://HOST/api/v3`
+/// → `https://HOST/api`.
+fn graphql_base(api_url: &str) -> String {
     let base = api_url.trim_end_matches('/');
-    match base.strip_suffix("/v3") {
-        Some(api) => format!("{api}/graphql"),
-        None => format!("{base}/graphql"),
-    }
+    base.strip_suffix("/v3").unwrap_or(base).to_string()
 }
 
 /// Timeouts of one call: connecting, and each read or write.
@@ -104,7 +101,9 @@ impl GitHubForge {
     /// A forge talking to `api_url` (e.g. [`DEFAULT_API_URL`]) as `auth`.
     pub fn new(api_url: &str, auth: GitHubAuth) -> Result<Self, ForgeError> {
         let clients = match auth {
-            GitHubAuth::Token(token) => Clients::Token(client(api_url, token.trim())?),
+            GitHubAuth::Token(token) => {
+                Clients::Token(client(api_url, token.trim())?, token.trim().to_string())
+            }
             GitHubAuth::App {
                 app_id,
                 private_key_pem,
@@ -116,16 +115,25 @@ impl GitHubForge {
         };
         Ok(Self {
             clients,
-            graphql_url: graphql_url(api_url),
+            graphql_base: graphql_base(api_url),
         })
     }
 
     /// The client for `owner`'s repositories.
     async fn crab(&self, owner: &str, name: &str) -> Result<Octocrab, ForgeError> {
         match &self.clients {
-            Clients::Token(crab) => Ok(crab.clone()),
+            Clients::Token(crab, _) => Ok(crab.clone()),
             Clients::App(installations) => installations.client(owner, name).await,
         }
+    }
+
+    /// A client of the GraphQL endpoint for `owner`'s repositories.
+    async fn graphql_client(&self, owner: &str, name: &str) -> Result<Octocrab, ForgeError> {
+        let token = match &self.clients {
+            Clients::Token(_, token) => token.clone(),
+            Clients::App(installations) => installations.credentials(owner, name).await?.1,
+        };
+        client(&self.graphql_base, &token)
     }
 
     async fn open_issue_(&self, repo: &str, issue: &NewIssue) -> Result<IssueRef, ForgeError> {
@@ -311,9 +319,51 @@ impl GitHubForge {
         let (owner, name) = check_repo(repo)?;
         check_pull_request(pr)?;
         let crab = self.crab(owner, name).await?;
-        if let Some(existing) = Self::existing_pull(&crab, owner, name, &pr.branch).await? {
-            return Ok(pull_ref(&existing, &pr.branch));
+        let pull = match Self::existing_pull(&crab, owner, name, &pr.branch).await? {
+            Some(existing) => existing,
+            None => self.create_pull(&crab, owner, name, pr).await?,
+        };
+        // Also after an attempt that died half-way: each of these is idempotent.
+        let what = format!("pull request #{} of {repo}", pull.number);
+        if !pr.labels.is_empty() {
+            crab.issues(owner, name)
+                .add_labels(pull.number, &pr.labels)
+                .await
+                .map_err(|e| github_error(e, &what))?;
         }
+        if !pr.reviewers.is_empty() {
+            // The answer is the pull request; only success matters.
+            let route = format!(
+                "/repos/{owner}/{name}/pulls/{}/requested_reviewers",
+                pull.number
+            );
+            crab.post::<_, serde_json::Value>(
+                route,
+                Some(&serde_json::json!({ "reviewers": pr.reviewers })),
+            )
+            .await
+            .map_err(|e| github_error(e, &what))?;
+        }
+        let mut opened = pull_ref(&pull, &pr.branch);
+        if pr.auto_merge
+            && pull.auto_merge.is_none()
+            && let Err(note) = self.enable_auto_merge(owner, name, &pull).await
+        {
+            opened.notes.push(note);
+        }
+        Ok(opened)
+    }
+
+    /// Creates the branch, writes the files and opens the pull request.
+    async fn create_pull(
+        &self,
+        crab: &Octocrab,
+        owner: &str,
+        name: &str,
+        pr: &NewPullRequest,
+    ) -> Result<PullRequest, ForgeError> {
+        let repo = format!("{owner}/{name}");
+        let crab = crab.clone();
         let base = match &pr.base {
             Some(base) => base.clone(),
             None => crab
@@ -361,34 +411,19 @@ impl GitHubForge {
                 other => return Err(other),
             },
         };
-        let what = format!("pull request #{} of {repo}", pull.number);
-        if !pr.labels.is_empty() {
-            crab.issues(owner, name)
-                .add_labels(pull.number, &pr.labels)
-                .await
-                .map_err(|e| github_error(e, &what))?;
-        }
-        if !pr.reviewers.is_empty() {
-            // The answer is the pull request; only success matters.
-            let route = format!("/repos/{owner}/{name}/pulls/{}/requested_reviewers", pull.number);
-            crab.post::<_, serde_json::Value>(route, Some(&serde_json::json!({ "reviewers": pr.reviewers })))
-                .await
-                .map_err(|e| github_error(e, &what))?;
-        }
-        let mut opened = pull_ref(&pull, &pr.branch);
-        if pr.auto_merge {
-            if let Err(note) = self.enable_auto_merge(&crab, &pull).await {
-                opened.notes.push(note);
-            }
-        }
-        Ok(opened)
+        Ok(pull)
     }
 
     /// Turns on GitHub's auto-merge (GraphQL `enablePullRequestAutoMerge`):
     /// GitHub merges once required checks and reviews pass. A repository
     /// that does not allow it leaves the pull request open; the reason is
     /// returned for the person who asked.
-    async fn enable_auto_merge(&self, crab: &Octocrab, pull: &PullRequest) -> Result<(), String> {
+    async fn enable_auto_merge(
+        &self,
+        owner: &str,
+        name: &str,
+        pull: &PullRequest,
+    ) -> Result<(), String> {
         let Some(node_id) = pull.node_id.as_deref() else {
             return Err("GitHub gave no node id for the pull request; auto-merge is off".into());
         };
@@ -396,20 +431,33 @@ impl GitHubForge {
             "query": "mutation($id: ID!) { enablePullRequestAutoMerge(input: { pullRequestId: $id }) { pullRequest { number autoMergeRequest { enabledAt } } } }",
             "variables": { "id": node_id },
         });
-        let answer: serde_json::Value = crab
-            .post(&self.graphql_url, Some(&query))
+        let crab = self
+            .graphql_client(owner, name)
             .await
-            .map_err(|e| format!("auto-merge could not be turned on: {}", github_error(e, "the GraphQL API")))?;
+            .map_err(|e| format!("auto-merge could not be turned on: {e}"))?;
+        let answer: serde_json::Value = crab.post("/graphql", Some(&query)).await.map_err(|e| {
+            format!(
+                "auto-merge could not be turned on: {}",
+                github_error(e, "the GraphQL API")
+            )
+        })?;
         match answer["errors"].as_array().and_then(|e| e.first()) {
             Some(error) => Err(format!(
                 "auto-merge could not be turned on: {}",
-                error["message"].as_str().unwrap_or("GitHub did not say why")
+                error["message"]
+                    .as_str()
+                    .unwrap_or("GitHub did not say why")
             )),
             None => Ok(()),
         }
     }
 
-    async fn read_file_(&self, repo: &str, branch: Option<&str>, path: &str) -> Result<Option<String>, ForgeError> {
+    async fn read_file_(
+        &self,
+        repo: &str,
+        branch: Option<&str>,
+        path: &str,
+    ) -> Result<Option<String>, ForgeError> {
         let (owner, name) = check_repo(repo)?;
         super::check_path(path)?;
         let crab = self.crab(owner, name).await?;
@@ -422,11 +470,15 @@ impl GitHubForge {
         match request.send().await {
             Ok(mut items) => {
                 let Some(item) = items.take_items().into_iter().find(|c| c.path == path) else {
-                    return Err(ForgeError::Invalid(format!("`{path}` is a folder in {repo}, not a file")));
+                    return Err(ForgeError::Invalid(format!(
+                        "`{path}` is a folder in {repo}, not a file"
+                    )));
                 };
                 decode_content(item.content.as_deref())
                     .map(Some)
-                    .ok_or_else(|| ForgeError::Invalid(format!("`{path}` in {repo} is not a text file")))
+                    .ok_or_else(|| {
+                        ForgeError::Invalid(format!("`{path}` in {repo} is not a text file"))
+                    })
             }
             Err(err) => match github_error(err, &format!("{path} in {repo}")) {
                 ForgeError::NotFound(_) => Ok(None),

@@ -32,7 +32,11 @@ pub fn params_line(run: &Run) -> String {
         .flatten()
         .map(|(k, v)| format!("`{}={}`", escape(k), escape(v.as_str().unwrap_or_default())))
         .collect();
-    if pairs.is_empty() { "no parameters".into() } else { pairs.join(" ") }
+    if pairs.is_empty() {
+        "no parameters".into()
+    } else {
+        pairs.join(" ")
+    }
 }
 
 /// Who asked, as Slack shows it.
@@ -97,7 +101,11 @@ pub fn card(run: &Run, decisions: &[Decision], approvers: &str) -> Reply {
         Block::Section(status),
     ];
     if let Some(url) = &run.pr_url {
-        reply.blocks.push(Block::Section(format!("Pull request: <{}|{}>", escape(url), escape(url))));
+        reply.blocks.push(Block::Section(format!(
+            "Pull request: <{}|{}>",
+            escape(url),
+            escape(url)
+        )));
     }
     if run.status == RunStatus::AwaitingApproval {
         let expires = run.expires_at.map(when).unwrap_or_else(|| "never".into());
@@ -129,7 +137,11 @@ pub fn card(run: &Run, decisions: &[Decision], approvers: &str) -> Reply {
 pub fn diff(path: &str, before: Option<&str>, after: &str) -> String {
     let old = before.unwrap_or_default();
     let text = similar::TextDiff::from_lines(old, after);
-    let header_old = if before.is_some() { format!("a/{path}") } else { "/dev/null".to_string() };
+    let header_old = if before.is_some() {
+        format!("a/{path}")
+    } else {
+        "/dev/null".to_string()
+    };
     text.unified_diff()
         .context_radius(3)
         .header(&header_old, &format!("b/{path}"))
@@ -161,18 +173,32 @@ pub fn dry_run(run: &Run, plan: &Plan) -> Reply {
                     escape(&g.branch),
                     escape(g.base.as_deref().unwrap_or("default branch")),
                     escape(&g.title),
-                    if g.reviewers.is_empty() { String::new() } else { format!(", reviewers {}", escape(&g.reviewers.join(", "))) },
-                    if g.auto_merge { ", merged automatically once checks pass" } else { "" },
+                    if g.reviewers.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", reviewers {}", escape(&g.reviewers.join(", ")))
+                    },
+                    if g.auto_merge {
+                        ", merged automatically once checks pass"
+                    } else {
+                        ""
+                    },
                 )));
                 for file in &g.files {
                     let diff = diff(&file.path, file.before.as_deref(), &file.after);
-                    let body = if diff.is_empty() { "(no change)".to_string() } else { code(&diff, DIFF_LIMIT) };
+                    let body = if diff.is_empty() {
+                        "(no change)".to_string()
+                    } else {
+                        code(&diff, DIFF_LIMIT)
+                    };
                     blocks.push(Block::Section(format!("`{}`\n{body}", escape(&file.path))));
                 }
             }
             Step::Kubernetes(k) => {
                 let what = match (k.operation, k.replicas) {
-                    (super::model::KubeOperation::Scale, Some(n)) => format!("scale to {n} replicas"),
+                    (super::model::KubeOperation::Scale, Some(n)) => {
+                        format!("scale to {n} replicas")
+                    }
                     _ => "rollout restart (pods replaced one by one)".to_string(),
                 };
                 blocks.push(Block::Section(format!(
@@ -187,9 +213,17 @@ pub fn dry_run(run: &Run, plan: &Plan) -> Reply {
                 )));
             }
             Step::Http(h) => {
-                let mut text = format!("*{n}. HTTP* `{} {}`", escape(&h.method), escape(&render::shown(&h.url)));
+                let mut text = format!(
+                    "*{n}. HTTP* `{} {}`",
+                    escape(&h.method),
+                    escape(&render::shown(&h.url))
+                );
                 for (name, value) in &h.headers {
-                    text.push_str(&format!("\n`{}: {}`", escape(name), escape(&render::shown(value))));
+                    text.push_str(&format!(
+                        "\n`{}: {}`",
+                        escape(name),
+                        escape(&render::shown(value))
+                    ));
                 }
                 if let Some(body) = &h.body {
                     text.push('\n');
@@ -198,7 +232,11 @@ pub fn dry_run(run: &Run, plan: &Plan) -> Reply {
                 let expected: Vec<String> = h.expect_status.iter().map(u16::to_string).collect();
                 text.push_str(&format!(
                     "\nSucceeds on {}.",
-                    if expected.is_empty() { "any 2xx".to_string() } else { expected.join(", ") }
+                    if expected.is_empty() {
+                        "any 2xx".to_string()
+                    } else {
+                        expected.join(", ")
+                    }
                 ));
                 blocks.push(Block::Section(text));
             }
@@ -207,7 +245,10 @@ pub fn dry_run(run: &Run, plan: &Plan) -> Reply {
                     Some(channel) => format!("<#{}>", escape(channel)),
                     None => "this thread".into(),
                 };
-                blocks.push(Block::Section(format!("*{n}. Message* to {to}: {}", m.text)));
+                blocks.push(Block::Section(format!(
+                    "*{n}. Message* to {to}: {}",
+                    m.text
+                )));
             }
         }
     }
@@ -228,6 +269,9 @@ mod tests {
         assert!(out.contains("--- a/a.yaml\n+++ b/a.yaml\n"), "{out}");
         assert!(out.contains("-y: 2\n+y: 3\n"), "{out}");
         let new = diff("b.yaml", None, "z: 1\n");
-        assert!(new.contains("--- /dev/null") && new.contains("+z: 1"), "{new}");
+        assert!(
+            new.contains("--- /dev/null") && new.contains("+z: 1"),
+            "{new}"
+        );
     }
 }

@@ -76,7 +76,9 @@ impl HttpSink {
 
     /// A sink reading secrets from the process environment.
     pub fn from_env() -> Result<Self, reqwest::Error> {
-        Self::new(Box::new(|name| std::env::var(name).ok().filter(|v| !v.is_empty())))
+        Self::new(Box::new(|name| {
+            std::env::var(name).ok().filter(|v| !v.is_empty())
+        }))
     }
 
     async fn call(&self, effect: &HttpEffect, in_doubt: bool) -> Delivery {
@@ -107,7 +109,11 @@ impl HttpSink {
         };
         let request = &effect.request;
         let url = fill(&request.url);
-        let headers: Vec<(String, String)> = request.headers.iter().map(|(k, v)| (k.clone(), fill(v))).collect();
+        let headers: Vec<(String, String)> = request
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), fill(v)))
+            .collect();
         let body = request.body.as_deref().map(&mut fill);
         if !missing.is_empty() {
             missing.sort();
@@ -163,7 +169,10 @@ impl HttpSink {
                 reason: format!("{shown_url} answered {status}"),
             };
         }
-        Delivery::Failed(format!("{} {shown_url} answered {status}: {excerpt}", request.method))
+        Delivery::Failed(format!(
+            "{} {shown_url} answered {status}: {excerpt}",
+            request.method
+        ))
     }
 }
 

@@ -89,23 +89,34 @@ impl Prepare {
     async fn plan(&self, run: &Run) -> Result<Result<Plan, String>, HandlerError> {
         let shared = &self.0;
         let Some(playbook) = shared.playbooks.get(&run.playbook) else {
-            return Ok(Err(format!("the playbook `{}` no longer exists", run.playbook)));
+            return Ok(Err(format!(
+                "the playbook `{}` no longer exists",
+                run.playbook
+            )));
         };
         let params = match typed_params(&playbook, run) {
             Ok(params) => params,
             Err(e) => return Ok(Err(e)),
         };
-        let context = plan::run_context(&playbook, &params, run.id, &run.requested_by, &run.trigger);
-        let wanted: Vec<FileRead> = match plan::files_to_read(&playbook, &shared.default_forge, &context) {
-            Ok(wanted) => wanted,
-            Err(e) => return Ok(Err(e)),
-        };
+        let context =
+            plan::run_context(&playbook, &params, run.id, &run.requested_by, &run.trigger);
+        let wanted: Vec<FileRead> =
+            match plan::files_to_read(&playbook, &shared.default_forge, &context) {
+                Ok(wanted) => wanted,
+                Err(e) => return Ok(Err(e)),
+            };
         let mut reads = Reads::new();
         for read in wanted {
             let Some(forge) = shared.forges.get(&read.forge) else {
-                return Ok(Err(format!("the forge `{}` is not configured (for GitHub, set GITHUB_TOKEN)", read.forge)));
+                return Ok(Err(format!(
+                    "the forge `{}` is not configured (for GitHub, set GITHUB_TOKEN)",
+                    read.forge
+                )));
             };
-            match forge.read_file(&read.repo, read.base.as_deref(), &read.path).await {
+            match forge
+                .read_file(&read.repo, read.base.as_deref(), &read.path)
+                .await
+            {
                 Ok(content) => {
                     reads.insert(read, content);
                 }
@@ -113,13 +124,27 @@ impl Prepare {
                 Err(err) => return Err(HandlerError::Retry(err.to_string())),
             }
         }
-        Ok(plan::build(&playbook, &shared.default_forge, &context, &params, &reads))
+        Ok(plan::build(
+            &playbook,
+            &shared.default_forge,
+            &context,
+            &params,
+            &reads,
+        ))
     }
 
-    async fn ask_for_approval(&self, work: &mut Work, run: &mut Run, plan: &Plan) -> Result<(), StoreError> {
+    async fn ask_for_approval(
+        &self,
+        work: &mut Work,
+        run: &mut Run,
+        plan: &Plan,
+    ) -> Result<(), StoreError> {
         let shared = &self.0;
         let playbook = shared.playbooks.get(&run.playbook);
-        let expires = playbook.as_ref().map(|p| p.expires).unwrap_or(chrono::Duration::hours(24));
+        let expires = playbook
+            .as_ref()
+            .map(|p| p.expires)
+            .unwrap_or(chrono::Duration::hours(24));
         let now = work.now();
         let plan_json = serde_json::to_value(plan).unwrap_or_default();
         let tx = work.tx().await?;
@@ -171,14 +196,35 @@ impl Prepare {
                     continue;
                 }
                 let key = format!("playbook-run:{}:card:dm:{user}", run.id);
-                work.effect(&key, &SlackEffect::Post { to: Target::Direct { user: user.clone() }, reply: card.clone() })
-                    .await?;
-                posted.push(CardRef { key, channel: user.to_string() });
+                work.effect(
+                    &key,
+                    &SlackEffect::Post {
+                        to: Target::Direct { user: user.clone() },
+                        reply: card.clone(),
+                    },
+                )
+                .await?;
+                posted.push(CardRef {
+                    key,
+                    channel: user.to_string(),
+                });
             }
-            if playbook.approvers.roles.contains(&Role::Customer) && run.channel != shared.ops_channel.as_str() {
+            if playbook.approvers.roles.contains(&Role::Customer)
+                && run.channel != shared.ops_channel.as_str()
+            {
                 let key = format!("playbook-run:{}:card:thread", run.id);
-                work.effect(&key, &SlackEffect::Post { to: runs::thread(run), reply: card.clone() }).await?;
-                posted.push(CardRef { key, channel: run.channel.clone() });
+                work.effect(
+                    &key,
+                    &SlackEffect::Post {
+                        to: runs::thread(run),
+                        reply: card.clone(),
+                    },
+                )
+                .await?;
+                posted.push(CardRef {
+                    key,
+                    channel: run.channel.clone(),
+                });
             }
         }
         let tx = work.tx().await?;
@@ -219,7 +265,11 @@ impl TimerHandler for Prepare {
         })
     }
 
-    fn fire<'a>(&'a self, timer: &'a Timer, work: &'a mut Work) -> BoxFuture<'a, Result<(), HandlerError>> {
+    fn fire<'a>(
+        &'a self,
+        timer: &'a Timer,
+        work: &'a mut Work,
+    ) -> BoxFuture<'a, Result<(), HandlerError>> {
         Box::pin(async move {
             let id = run_id(timer)?;
             let Some(mut run) = runs::load(work, id).await? else {
@@ -231,7 +281,15 @@ impl TimerHandler for Prepare {
             let prepared = &timer.payload["prepared"];
             if let Some(error) = prepared["error"].as_str() {
                 let outcome = format!("the dry run failed: {error}");
-                if runs::transition(work, &mut run, &[RunStatus::Requested], RunStatus::Failed, Some(&outcome)).await? {
+                if runs::transition(
+                    work,
+                    &mut run,
+                    &[RunStatus::Requested],
+                    RunStatus::Failed,
+                    Some(&outcome),
+                )
+                .await?
+                {
                     runs::say(
                         work,
                         &run,
@@ -262,14 +320,26 @@ impl TimerHandler for Expire {
         EXPIRE
     }
 
-    fn fire<'a>(&'a self, timer: &'a Timer, work: &'a mut Work) -> BoxFuture<'a, Result<(), HandlerError>> {
+    fn fire<'a>(
+        &'a self,
+        timer: &'a Timer,
+        work: &'a mut Work,
+    ) -> BoxFuture<'a, Result<(), HandlerError>> {
         Box::pin(async move {
             let id = run_id(timer)?;
             let Some(mut run) = runs::load(work, id).await? else {
                 return Ok(());
             };
             let outcome = "nobody approved it in time";
-            if !runs::transition(work, &mut run, &[RunStatus::AwaitingApproval], RunStatus::Expired, Some(outcome)).await? {
+            if !runs::transition(
+                work,
+                &mut run,
+                &[RunStatus::AwaitingApproval],
+                RunStatus::Expired,
+                Some(outcome),
+            )
+            .await?
+            {
                 return Ok(());
             }
             let playbook = self.0.playbooks.get(&run.playbook);
@@ -294,13 +364,34 @@ struct Execute(Arc<Shared>);
 
 impl Execute {
     /// Records what step `step` produced (its effect has ended).
-    async fn finish_step(&self, work: &mut Work, run: &mut Run, plan: &Plan, step: i64, payload: &Value) -> Result<bool, StoreError> {
+    async fn finish_step(
+        &self,
+        work: &mut Work,
+        run: &mut Run,
+        plan: &Plan,
+        step: i64,
+        payload: &Value,
+    ) -> Result<bool, StoreError> {
         let now = work.now();
         if payload["outcome"] != "delivered" {
-            let error = payload["error"].as_str().unwrap_or("the action failed without saying why");
-            let kind = usize::try_from(step).ok().and_then(|i| plan.steps.get(i)).map(step_kind).unwrap_or("action");
+            let error = payload["error"]
+                .as_str()
+                .unwrap_or("the action failed without saying why");
+            let kind = usize::try_from(step)
+                .ok()
+                .and_then(|i| plan.steps.get(i))
+                .map(step_kind)
+                .unwrap_or("action");
             let outcome = format!("step {} ({kind}) failed: {error}", step + 1);
-            if runs::transition(work, run, &[RunStatus::Running], RunStatus::Failed, Some(&outcome)).await? {
+            if runs::transition(
+                work,
+                run,
+                &[RunStatus::Running],
+                RunStatus::Failed,
+                Some(&outcome),
+            )
+            .await?
+            {
                 let playbook = self.0.playbooks.get(&run.playbook);
                 runs::update_cards(work, run, playbook.as_deref()).await?;
                 runs::say(
@@ -358,7 +449,13 @@ impl Execute {
 
     /// Puts the pull request in the recent changes of the components the
     /// playbook applies to (and those its parameters name).
-    async fn record_change(&self, work: &mut Work, run: &Run, url: &str, title: &str) -> Result<(), StoreError> {
+    async fn record_change(
+        &self,
+        work: &mut Work,
+        run: &Run,
+        url: &str,
+        title: &str,
+    ) -> Result<(), StoreError> {
         let Some(playbook) = self.0.playbooks.get(&run.playbook) else {
             return Ok(());
         };
@@ -377,9 +474,18 @@ impl Execute {
             let event = HealthEvent {
                 id: 0,
                 component,
-                source: format!("{}playbook:{}:run:{}", crate::catalog::observe::CHANGE_PREFIX, run.playbook, run.id),
+                source: format!(
+                    "{}playbook:{}:run:{}",
+                    crate::catalog::observe::CHANGE_PREFIX,
+                    run.playbook,
+                    run.id
+                ),
                 rag: None,
-                reason: format!("Playbook {} ({}) opened a pull request: {title}", run.playbook, cards::label(run.id)),
+                reason: format!(
+                    "Playbook {} ({}) opened a pull request: {title}",
+                    run.playbook,
+                    cards::label(run.id)
+                ),
                 since: now,
                 link: Some(url.to_string()),
             };
@@ -391,7 +497,13 @@ impl Execute {
 
     /// Records the effect of step `i`, or carries it out at once (messages).
     /// Returns true when the run must wait for the effect.
-    async fn start_step(&self, work: &mut Work, run: &mut Run, plan: &Plan, i: usize) -> Result<bool, StoreError> {
+    async fn start_step(
+        &self,
+        work: &mut Work,
+        run: &mut Run,
+        plan: &Plan,
+        i: usize,
+    ) -> Result<bool, StoreError> {
         let key = format!("playbook-run:{}:step:{i}", run.id);
         let follow_up = || {
             Some(FollowUp {
@@ -415,7 +527,11 @@ impl Execute {
                     g.body.trim_end(),
                     run.playbook,
                     cards::label(run.id),
-                    if run.trigger == "person" { format!("Slack user {}", run.requested_by) } else { run.trigger.clone() },
+                    if run.trigger == "person" {
+                        format!("Slack user {}", run.requested_by)
+                    } else {
+                        run.trigger.clone()
+                    },
                     approvers.join(", ")
                 );
                 let effect = ForgeEffect::OpenPullRequest {
@@ -444,7 +560,12 @@ impl Execute {
                 Ok(true)
             }
             Step::Http(h) => {
-                let secrets = self.0.playbooks.get(&run.playbook).map(|p| p.spec.secrets.clone()).unwrap_or_default();
+                let secrets = self
+                    .0
+                    .playbooks
+                    .get(&run.playbook)
+                    .map(|p| p.spec.secrets.clone())
+                    .unwrap_or_default();
                 let effect = effects::HttpEffect {
                     run: run.id,
                     request: h.clone(),
@@ -454,7 +575,10 @@ impl Execute {
                 Ok(true)
             }
             Step::Kubernetes(k) => {
-                let effect = effects::KubeEffect { run: run.id, change: k.clone() };
+                let effect = effects::KubeEffect {
+                    run: run.id,
+                    change: k.clone(),
+                };
                 work.effect_then(&key, &effect, follow_up()).await?;
                 Ok(true)
             }
@@ -466,12 +590,27 @@ impl Execute {
                     },
                     None => runs::thread(run),
                 };
-                work.effect(&key, &SlackEffect::Post { to, reply: Reply::text(n.text.clone()).in_channel() }).await?;
+                work.effect(
+                    &key,
+                    &SlackEffect::Post {
+                        to,
+                        reply: Reply::text(n.text.clone()).in_channel(),
+                    },
+                )
+                .await?;
                 let now = work.now();
                 let tx = work.tx().await?;
-                if playbook_runs::advance_step(tx.conn(), run.id, i64::try_from(i).unwrap_or(i64::MAX), now).await? {
+                if playbook_runs::advance_step(
+                    tx.conn(),
+                    run.id,
+                    i64::try_from(i).unwrap_or(i64::MAX),
+                    now,
+                )
+                .await?
+                {
                     run.step += 1;
-                    runs::audit_system(work, run, &format!("step.{}", i + 1), Outcome::Ok, None).await?;
+                    runs::audit_system(work, run, &format!("step.{}", i + 1), Outcome::Ok, None)
+                        .await?;
                 }
                 Ok(false)
             }
@@ -493,26 +632,47 @@ impl TimerHandler for Execute {
         STEP
     }
 
-    fn fire<'a>(&'a self, timer: &'a Timer, work: &'a mut Work) -> BoxFuture<'a, Result<(), HandlerError>> {
+    fn fire<'a>(
+        &'a self,
+        timer: &'a Timer,
+        work: &'a mut Work,
+    ) -> BoxFuture<'a, Result<(), HandlerError>> {
         Box::pin(async move {
             let id = run_id(timer)?;
             let Some(mut run) = runs::load(work, id).await? else {
                 return Ok(());
             };
             if run.status == RunStatus::Approved {
-                runs::transition(work, &mut run, &[RunStatus::Approved], RunStatus::Running, None).await?;
+                runs::transition(
+                    work,
+                    &mut run,
+                    &[RunStatus::Approved],
+                    RunStatus::Running,
+                    None,
+                )
+                .await?;
             }
             if run.status != RunStatus::Running {
                 return Ok(());
             }
-            let Some(plan) = run.plan.clone().and_then(|p| serde_json::from_value::<Plan>(p).ok()) else {
-                return Err(HandlerError::Permanent(format!("{} has no readable plan", cards::label(id))));
+            let Some(plan) = run
+                .plan
+                .clone()
+                .and_then(|p| serde_json::from_value::<Plan>(p).ok())
+            else {
+                return Err(HandlerError::Permanent(format!(
+                    "{} has no readable plan",
+                    cards::label(id)
+                )));
             };
             if let Some(step) = timer.payload["step"].as_i64() {
                 if step != run.step {
                     return Ok(()); // an old follow-up: that step is recorded
                 }
-                if !self.finish_step(work, &mut run, &plan, step, &timer.payload).await? {
+                if !self
+                    .finish_step(work, &mut run, &plan, step, &timer.payload)
+                    .await?
+                {
                     return Ok(());
                 }
             }
@@ -528,7 +688,15 @@ impl TimerHandler for Execute {
                 Some(url) => format!("done; pull request {url}"),
                 None => "done".to_string(),
             };
-            if runs::transition(work, &mut run, &[RunStatus::Running], RunStatus::Succeeded, Some(&summary)).await? {
+            if runs::transition(
+                work,
+                &mut run,
+                &[RunStatus::Running],
+                RunStatus::Succeeded,
+                Some(&summary),
+            )
+            .await?
+            {
                 let playbook = self.0.playbooks.get(&run.playbook);
                 runs::update_cards(work, &run, playbook.as_deref()).await?;
                 runs::say(

@@ -37,26 +37,36 @@ impl Listener for PlaybookListener {
         Box::pin(async move {
             match &inbound.kind {
                 InboundKind::BlockAction(action) => {
-                    let id: i64 = action
-                        .value
-                        .parse()
-                        .map_err(|_| CommandError::Usage("That button does not name a run.".into()))?;
+                    let id: i64 = action.value.parse().map_err(|_| {
+                        CommandError::Usage("That button does not name a run.".into())
+                    })?;
                     let approve = match action.action_id.as_str() {
                         cards::APPROVE => true,
                         cards::REJECT => false,
-                        other => return Err(CommandError::Usage(format!("Unknown playbook action `{other}`."))),
+                        other => {
+                            return Err(CommandError::Usage(format!(
+                                "Unknown playbook action `{other}`."
+                            )));
+                        }
                     };
                     decide(env, inbound, work, id, approve).await.map(Some)
                 }
                 InboundKind::ViewSubmission(view) if view.callback_id == verbs::FORM => {
-                    let name = view.private_metadata.rsplit('|').next().unwrap_or_default().to_string();
+                    let name = view
+                        .private_metadata
+                        .rsplit('|')
+                        .next()
+                        .unwrap_or_default()
+                        .to_string();
                     let given = view
                         .values
                         .iter()
                         .filter(|(_, v)| !v.trim().is_empty())
                         .map(|(k, v)| (k.clone(), v.clone()))
                         .collect();
-                    verbs::ask(env, inbound, work, &name, given, None).await.map(Some)
+                    verbs::ask(env, inbound, work, &name, given, None)
+                        .await
+                        .map(Some)
                 }
                 _ => Ok(None),
             }
@@ -65,11 +75,20 @@ impl Listener for PlaybookListener {
 }
 
 /// Records one person's approval or rejection of run `id`.
-async fn decide(env: &Env, inbound: &Inbound, work: &mut Work, id: i64, approve: bool) -> Result<Reply, CommandError> {
+async fn decide(
+    env: &Env,
+    inbound: &Inbound,
+    work: &mut Work,
+    id: i64,
+    approve: bool,
+) -> Result<Reply, CommandError> {
     let internal = CommandError::internal::<crate::store::StoreError>;
     let templates = env.manifest.templates();
     let Some(mut run) = runs::load(work, id).await.map_err(internal)? else {
-        return Err(CommandError::NotFound(format!("There is no {}.", cards::label(id))));
+        return Err(CommandError::NotFound(format!(
+            "There is no {}.",
+            cards::label(id)
+        )));
     };
     if run.status != RunStatus::AwaitingApproval {
         return Err(CommandError::Conflict(format!(
@@ -99,34 +118,62 @@ async fn decide(env: &Env, inbound: &Inbound, work: &mut Work, id: i64, approve:
         let tenant = run.tenant.as_deref().map(TenantId::from);
         env.authorizer
             .admits(actor, &inbound.place, &playbook.approvers, tenant.as_ref())
-            .map_err(|denied| CommandError::Denied(format!("You may not decide on {}: {denied}.", cards::label(id))))?;
+            .map_err(|denied| {
+                CommandError::Denied(format!(
+                    "You may not decide on {}: {denied}.",
+                    cards::label(id)
+                ))
+            })?;
     }
     let now = work.now();
     let decision = if approve { "approve" } else { "reject" };
     let tx = work.tx().await.map_err(internal)?;
-    if !playbook_runs::decide(tx.conn(), id, me, decision, now).await.map_err(internal)? {
+    if !playbook_runs::decide(tx.conn(), id, me, decision, now)
+        .await
+        .map_err(internal)?
+    {
         return Err(CommandError::Conflict(format!(
             "You have already decided on {}; each person counts once.",
             cards::label(id)
         )));
     }
     let team = actor.team.as_ref().map(ToString::to_string);
-    runs::audit(work, &run, me, team.as_deref(), &actor.role_names(), decision, Outcome::Ok, None)
-        .await
-        .map_err(internal)?;
+    runs::audit(
+        work,
+        &run,
+        me,
+        team.as_deref(),
+        &actor.role_names(),
+        decision,
+        Outcome::Ok,
+        None,
+    )
+    .await
+    .map_err(internal)?;
     let group = runs::group(id);
     if !approve {
         let (outcome, template) = if own {
-            ("withdrawn by the requester".to_string(), "playbook.withdrawn")
+            (
+                "withdrawn by the requester".to_string(),
+                "playbook.withdrawn",
+            )
         } else {
             (format!("rejected by {me}"), "playbook.rejected")
         };
-        if runs::transition(work, &mut run, &[RunStatus::AwaitingApproval], RunStatus::Rejected, Some(&outcome))
-            .await
-            .map_err(internal)?
+        if runs::transition(
+            work,
+            &mut run,
+            &[RunStatus::AwaitingApproval],
+            RunStatus::Rejected,
+            Some(&outcome),
+        )
+        .await
+        .map_err(internal)?
         {
             work.cancel_group(&group).await.map_err(internal)?;
-            runs::update_cards(work, &run, playbook.as_deref()).await.map_err(internal)?;
+            runs::update_cards(work, &run, playbook.as_deref())
+                .await
+                .map_err(internal)?;
             runs::say(
                 work,
                 &run,
@@ -136,25 +183,42 @@ async fn decide(env: &Env, inbound: &Inbound, work: &mut Work, id: i64, approve:
                     cards::label(id),
                     if own { "was withdrawn" } else { "was rejected" },
                     crate::chat::mrkdwn::escape(me),
-                    if own { " withdrew it" } else { " rejected it; it will not run" }
+                    if own {
+                        " withdrew it"
+                    } else {
+                        " rejected it; it will not run"
+                    }
                 )),
             )
             .await
             .map_err(internal)?;
         }
-        let text = templates.render(template, &json!({ "id": id })).map_err(CommandError::internal)?;
+        let text = templates
+            .render(template, &json!({ "id": id }))
+            .map_err(CommandError::internal)?;
         return Ok(Reply::text(text));
     }
     let decisions = {
         let tx = work.tx().await.map_err(internal)?;
-        playbook_runs::decisions(tx.conn(), id).await.map_err(internal)?
+        playbook_runs::decisions(tx.conn(), id)
+            .await
+            .map_err(internal)?
     };
-    let count = decisions.iter().filter(|d| d.decision == "approve" && d.approver != run.requested_by).count();
+    let count = decisions
+        .iter()
+        .filter(|d| d.decision == "approve" && d.approver != run.requested_by)
+        .count();
     let needed = usize::try_from(run.approvals_needed).unwrap_or(1);
     let started = count >= needed
-        && runs::transition(work, &mut run, &[RunStatus::AwaitingApproval], RunStatus::Approved, None)
-            .await
-            .map_err(internal)?;
+        && runs::transition(
+            work,
+            &mut run,
+            &[RunStatus::AwaitingApproval],
+            RunStatus::Approved,
+            None,
+        )
+        .await
+        .map_err(internal)?;
     if started {
         work.cancel_group(&group).await.map_err(internal)?;
         work.arm(NewTimer {
@@ -177,14 +241,23 @@ async fn decide(env: &Env, inbound: &Inbound, work: &mut Work, id: i64, approve:
             work,
             &run,
             "approved",
-            Reply::text(format!(":white_check_mark: {} approved by {}; running it now.", cards::label(id), approvers.join(", "))),
+            Reply::text(format!(
+                ":white_check_mark: {} approved by {}; running it now.",
+                cards::label(id),
+                approvers.join(", ")
+            )),
         )
         .await
         .map_err(internal)?;
     }
-    runs::update_cards(work, &run, playbook.as_deref()).await.map_err(internal)?;
+    runs::update_cards(work, &run, playbook.as_deref())
+        .await
+        .map_err(internal)?;
     let text = templates
-        .render("playbook.approved", &json!({ "id": id, "count": count, "needed": needed, "started": started }))
+        .render(
+            "playbook.approved",
+            &json!({ "id": id, "count": count, "needed": needed, "started": started }),
+        )
         .map_err(CommandError::internal)?;
     Ok(Reply::text(text))
 }

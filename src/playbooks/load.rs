@@ -75,7 +75,10 @@ impl Playbook {
     pub fn applies_to_component(&self, component: &crate::catalog::model::Component) -> bool {
         let to = &self.spec.applies_to;
         (to.components.is_empty() && to.tags.is_empty())
-            || to.components.iter().any(|c| c.eq_ignore_ascii_case(component.id.as_str()))
+            || to
+                .components
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case(component.id.as_str()))
             || component.tags.iter().any(|t| to.tags.contains(t))
     }
 
@@ -125,10 +128,22 @@ impl Library {
 
 /// The bundled example playbooks, for the bundled example configuration.
 pub const EXAMPLES: &[(&str, &str)] = &[
-    ("playbooks/bump-chart.yaml", include_str!("../../playbooks/bump-chart.yaml")),
-    ("playbooks/scale-node-pool.yaml", include_str!("../../playbooks/scale-node-pool.yaml")),
-    ("playbooks/rotate-certificate.yaml", include_str!("../../playbooks/rotate-certificate.yaml")),
-    ("playbooks/restart-workload.yaml", include_str!("../../playbooks/restart-workload.yaml")),
+    (
+        "playbooks/bump-chart.yaml",
+        include_str!("../../playbooks/bump-chart.yaml"),
+    ),
+    (
+        "playbooks/scale-node-pool.yaml",
+        include_str!("../../playbooks/scale-node-pool.yaml"),
+    ),
+    (
+        "playbooks/rotate-certificate.yaml",
+        include_str!("../../playbooks/rotate-certificate.yaml"),
+    ),
+    (
+        "playbooks/restart-workload.yaml",
+        include_str!("../../playbooks/restart-workload.yaml"),
+    ),
 ];
 
 /// Reads the `*.yaml` files of `paths` (folders are read, not recursed).
@@ -138,7 +153,11 @@ pub fn read_files(paths: &[PathBuf]) -> Result<Vec<(String, String)>, Vec<Playbo
     let read = |path: &Path, files: &mut Vec<(String, String)>, errors: &mut Vec<PlaybookError>| {
         match std::fs::read_to_string(path) {
             Ok(text) => files.push((path.display().to_string(), text)),
-            Err(e) => errors.push(error(&path.display().to_string(), 1, format!("cannot read: {e}"))),
+            Err(e) => errors.push(error(
+                &path.display().to_string(),
+                1,
+                format!("cannot read: {e}"),
+            )),
         }
     };
     for path in paths {
@@ -146,7 +165,11 @@ pub fn read_files(paths: &[PathBuf]) -> Result<Vec<(String, String)>, Vec<Playbo
             let mut entries: Vec<PathBuf> = match std::fs::read_dir(path) {
                 Ok(entries) => entries.flatten().map(|e| e.path()).collect(),
                 Err(e) => {
-                    errors.push(error(&path.display().to_string(), 1, format!("cannot read the folder: {e}")));
+                    errors.push(error(
+                        &path.display().to_string(),
+                        1,
+                        format!("cannot read the folder: {e}"),
+                    ));
                     continue;
                 }
             };
@@ -166,7 +189,11 @@ pub fn read_files(paths: &[PathBuf]) -> Result<Vec<(String, String)>, Vec<Playbo
             ));
         }
     }
-    if errors.is_empty() { Ok(files) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(files)
+    } else {
+        Err(errors)
+    }
 }
 
 fn error(source: &str, line: usize, message: String) -> PlaybookError {
@@ -186,7 +213,10 @@ pub struct Context<'a> {
 }
 
 /// Parses and checks `(source, text)` files; every problem is reported.
-pub fn load_texts(files: &[(String, String)], cx: &Context<'_>) -> Result<Library, Vec<PlaybookError>> {
+pub fn load_texts(
+    files: &[(String, String)],
+    cx: &Context<'_>,
+) -> Result<Library, Vec<PlaybookError>> {
     let mut errors = Vec::new();
     let mut playbooks: Vec<Playbook> = Vec::new();
     for (source, text) in files {
@@ -208,7 +238,11 @@ pub fn load_texts(files: &[(String, String)], cx: &Context<'_>) -> Result<Librar
                     errors.push(error(
                         source,
                         locate(text, &["name"]),
-                        format!("playbook `{}` is also defined in {}; names are unique", playbook.name(), first.source),
+                        format!(
+                            "playbook `{}` is also defined in {}; names are unique",
+                            playbook.name(),
+                            first.source
+                        ),
                     ));
                 } else {
                     playbooks.push(playbook);
@@ -235,7 +269,8 @@ struct Problems(Vec<(Vec<String>, String)>);
 
 impl Problems {
     fn add(&mut self, path: &[&str], message: String) {
-        self.0.push((path.iter().map(|s| s.to_string()).collect(), message));
+        self.0
+            .push((path.iter().map(|s| s.to_string()).collect(), message));
     }
 
     fn add_at(&mut self, path: &[String], message: String) {
@@ -243,7 +278,13 @@ impl Problems {
     }
 
     /// Renders a template against sample values; a failure is a problem.
-    fn render(&mut self, path: &[String], field: &str, template: &str, data: &serde_json::Value) -> Option<String> {
+    fn render(
+        &mut self,
+        path: &[String],
+        field: &str,
+        template: &str,
+        data: &serde_json::Value,
+    ) -> Option<String> {
         match render::render(template, data) {
             Ok(out) => Some(out),
             Err(e) => {
@@ -272,27 +313,52 @@ fn roles(names: &[String], field: &str, problems: &mut Problems) -> BTreeSet<Rol
 
 /// Checks one playbook. `text` is its YAML, for line numbers (custom
 /// resources have none: everything is reported at line 1).
-pub fn check(spec: PlaybookSpec, source: &str, text: Option<&str>, cx: &Context<'_>) -> Result<Playbook, Vec<PlaybookError>> {
+pub fn check(
+    spec: PlaybookSpec,
+    source: &str,
+    text: Option<&str>,
+    cx: &Context<'_>,
+) -> Result<Playbook, Vec<PlaybookError>> {
     let mut p = Problems::default();
     let name_ok = !spec.name.is_empty()
         && spec.name.len() <= 60
         && spec.name.starts_with(|c: char| c.is_ascii_lowercase())
-        && spec.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        && spec
+            .name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     if !name_ok {
-        p.add(&["name"], format!("`{}` must be lower-case letters, digits and `-`, starting with a letter", spec.name));
+        p.add(
+            &["name"],
+            format!(
+                "`{}` must be lower-case letters, digits and `-`, starting with a letter",
+                spec.name
+            ),
+        );
     }
     if spec.title.trim().is_empty() {
         p.add(&["title"], "give the playbook a one-line title".into());
     }
     for component in &spec.applies_to.components {
         if cx.catalog.lookup(component).is_none() {
-            p.add(&["applies_to", "components"], format!("`{component}` is not a component of the catalog"));
+            p.add(
+                &["applies_to", "components"],
+                format!("`{component}` is not a component of the catalog"),
+            );
         }
     }
     let known_tenant = |t: &str| cx.config.customers.contains_key(&TenantId::from(t));
-    for tenant in spec.applies_to.tenants.iter().chain(&spec.requesters.tenants) {
+    for tenant in spec
+        .applies_to
+        .tenants
+        .iter()
+        .chain(&spec.requesters.tenants)
+    {
         if !known_tenant(tenant) {
-            p.add(&["applies_to"], format!("`{tenant}` is not a customer of the configuration"));
+            p.add(
+                &["applies_to"],
+                format!("`{tenant}` is not a customer of the configuration"),
+            );
         }
     }
     let mut defs = Vec::new();
@@ -301,7 +367,10 @@ pub fn check(spec: PlaybookSpec, source: &str, text: Option<&str>, cx: &Context<
         match ParamDef::new(param) {
             Ok(def) => {
                 if defs.iter().any(|d: &ParamDef| d.name() == def.name()) {
-                    p.add(&["parameters", &index, "name"], format!("parameter `{}` is defined twice", def.name()));
+                    p.add(
+                        &["parameters", &index, "name"],
+                        format!("parameter `{}` is defined twice", def.name()),
+                    );
                 }
                 defs.push(def);
             }
@@ -311,34 +380,72 @@ pub fn check(spec: PlaybookSpec, source: &str, text: Option<&str>, cx: &Context<
     let requester_roles = roles(&spec.requesters.roles, "requesters", &mut p);
     let approver_roles = roles(&spec.approval.roles, "approval", &mut p);
     for (field, groups, users) in [
-        ("requesters", &spec.requesters.usergroups, &spec.requesters.users),
+        (
+            "requesters",
+            &spec.requesters.usergroups,
+            &spec.requesters.users,
+        ),
         ("approval", &spec.approval.usergroups, &spec.approval.users),
     ] {
         for group in groups {
             if !group.starts_with('S') {
-                p.add(&[field, "usergroups"], format!("`{group}` is not a Slack user group id (they start with S)"));
+                p.add(
+                    &[field, "usergroups"],
+                    format!("`{group}` is not a Slack user group id (they start with S)"),
+                );
             }
         }
         for user in users {
             if !user.starts_with(['U', 'W']) {
-                p.add(&[field, "users"], format!("`{user}` is not a Slack user id (they start with U or W)"));
+                p.add(
+                    &[field, "users"],
+                    format!("`{user}` is not a Slack user id (they start with U or W)"),
+                );
             }
         }
     }
     let settings: &PlaybooksConfig = &cx.config.playbooks;
     let requesters = People {
         roles: requester_roles,
-        usergroups: spec.requesters.usergroups.iter().map(|g| UsergroupId::from(g.as_str())).collect(),
-        users: spec.requesters.users.iter().map(|u| UserId::from(u.as_str())).collect(),
-        tenants: spec.requesters.tenants.iter().map(|t| TenantId::from(t.as_str())).collect(),
+        usergroups: spec
+            .requesters
+            .usergroups
+            .iter()
+            .map(|g| UsergroupId::from(g.as_str()))
+            .collect(),
+        users: spec
+            .requesters
+            .users
+            .iter()
+            .map(|u| UserId::from(u.as_str()))
+            .collect(),
+        tenants: spec
+            .requesters
+            .tenants
+            .iter()
+            .map(|t| TenantId::from(t.as_str()))
+            .collect(),
     };
     if requesters.is_empty() {
-        p.add(&["requesters"], "say who may request it: requesters: { roles: [sre, oncall] }".into());
+        p.add(
+            &["requesters"],
+            "say who may request it: requesters: { roles: [sre, oncall] }".into(),
+        );
     }
     let mut approvers = People {
         roles: approver_roles,
-        usergroups: spec.approval.usergroups.iter().map(|g| UsergroupId::from(g.as_str())).collect(),
-        users: spec.approval.users.iter().map(|u| UserId::from(u.as_str())).collect(),
+        usergroups: spec
+            .approval
+            .usergroups
+            .iter()
+            .map(|g| UsergroupId::from(g.as_str()))
+            .collect(),
+        users: spec
+            .approval
+            .users
+            .iter()
+            .map(|u| UserId::from(u.as_str()))
+            .collect(),
         tenants: Vec::new(),
     };
     if approvers.is_empty() {
@@ -346,7 +453,10 @@ pub fn check(spec: PlaybookSpec, source: &str, text: Option<&str>, cx: &Context<
     }
     let approvals = spec.approval.approvals.unwrap_or(1);
     if approvals == 0 {
-        p.add(&["approval", "approvals"], "at least one approval is needed: no run goes unapproved".into());
+        p.add(
+            &["approval", "approvals"],
+            "at least one approval is needed: no run goes unapproved".into(),
+        );
     }
     if approvals > 10 {
         p.add(&["approval", "approvals"], "at most 10 approvals".into());
@@ -368,28 +478,51 @@ pub fn check(spec: PlaybookSpec, source: &str, text: Option<&str>, cx: &Context<
     for secret in &spec.secrets {
         let ok = !secret.is_empty()
             && secret.starts_with(|c: char| c.is_ascii_uppercase())
-            && secret.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+            && secret
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
         if !ok {
-            p.add(&["secrets"], format!("`{secret}` is not an environment variable name (A-Z, 0-9, _)"));
+            p.add(
+                &["secrets"],
+                format!("`{secret}` is not an environment variable name (A-Z, 0-9, _)"),
+            );
         } else if OWN_SECRETS.iter().any(|p| secret.starts_with(p)) {
             p.add(&["secrets"], format!("`{secret}` is one of Watchkeeper's own secrets; give the playbook a variable of its own"));
         }
     }
-    let sample_params = params::params_json(&defs.iter().map(|d| (d.name().to_string(), d.sample())).collect());
-    let sample = render::context(&sample_params, 1, "U0SAMPLE", "person", &spec.name, &spec.title);
+    let sample_params = params::params_json(
+        &defs
+            .iter()
+            .map(|d| (d.name().to_string(), d.sample()))
+            .collect(),
+    );
+    let sample = render::context(
+        &sample_params,
+        1,
+        "U0SAMPLE",
+        "person",
+        &spec.name,
+        &spec.title,
+    );
     let sample_http = render::with_secrets(&sample, &spec.secrets);
     let mut schedule_names = BTreeSet::new();
     for (i, schedule) in spec.schedules.iter().enumerate() {
         let index = i.to_string();
         if !schedule_names.insert(schedule.name.as_str()) {
-            p.add(&["schedules", &index, "name"], format!("schedule `{}` is defined twice", schedule.name));
+            p.add(
+                &["schedules", &index, "name"],
+                format!("schedule `{}` is defined twice", schedule.name),
+            );
         }
         let zone = match &schedule.timezone {
             None => cx.config.team.timezone,
             Some(name) => match name.parse::<chrono_tz::Tz>() {
                 Ok(tz) => tz,
                 Err(_) => {
-                    p.add(&["schedules", &index, "timezone"], format!("`{name}` is not an IANA time zone"));
+                    p.add(
+                        &["schedules", &index, "timezone"],
+                        format!("`{name}` is not an IANA time zone"),
+                    );
                     cx.config.team.timezone
                 }
             },
@@ -397,30 +530,52 @@ pub fn check(spec: PlaybookSpec, source: &str, text: Option<&str>, cx: &Context<
         if let Err(e) = crate::scheduler::Recurrence::parse(&schedule.cron, zone) {
             p.add(&["schedules", &index, "cron"], e.to_string());
         }
-        let given: BTreeMap<String, String> = schedule.parameters.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
+        let given: BTreeMap<String, String> = schedule
+            .parameters
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_string()))
+            .collect();
         let component = |id: &str| component_ref(cx.catalog, id);
         if let Err(e) = params::parse_all(&defs, &given, &component) {
             let mut all = e.problems;
-            all.extend(e.missing.iter().map(|m| format!("{m}: required, and a schedule has nobody to ask")));
+            all.extend(
+                e.missing
+                    .iter()
+                    .map(|m| format!("{m}: required, and a schedule has nobody to ask")),
+            );
             p.add(&["schedules", &index, "parameters"], all.join("; "));
         }
-        check_channel(schedule.channel.as_deref(), &["schedules", &index, "channel"], &mut p);
+        check_channel(
+            schedule.channel.as_deref(),
+            &["schedules", &index, "channel"],
+            &mut p,
+        );
     }
     for (i, alert) in spec.alerts.iter().enumerate() {
         let index = i.to_string();
         if alert.alertname.trim().is_empty() {
-            p.add(&["alerts", &index, "alertname"], "name the alert (its alertname label)".into());
+            p.add(
+                &["alerts", &index, "alertname"],
+                "name the alert (its alertname label)".into(),
+            );
         }
         let labels = serde_json::json!({ "labels": { "alertname": alert.alertname } });
         for (key, template) in &alert.parameters {
             if !defs.iter().any(|d| d.name() == key) {
-                p.add(&["alerts", &index, "parameters"], format!("`{key}` is not a parameter of this playbook"));
+                p.add(
+                    &["alerts", &index, "parameters"],
+                    format!("`{key}` is not a parameter of this playbook"),
+                );
             }
             if let Err(e) = check_template_syntax(template, &labels) {
                 p.add(&["alerts", &index, "parameters"], format!("{key}: {e}"));
             }
         }
-        check_channel(alert.channel.as_deref(), &["alerts", &index, "channel"], &mut p);
+        check_channel(
+            alert.channel.as_deref(),
+            &["alerts", &index, "channel"],
+            &mut p,
+        );
     }
     if spec.actions.is_empty() {
         p.add(&["actions"], "a playbook needs at least one action".into());
@@ -443,9 +598,15 @@ pub fn check(spec: PlaybookSpec, source: &str, text: Option<&str>, cx: &Context<
                 if let Some(base) = &g.base
                     && (base.contains("{{") || crate::forge::check_branch(base).is_err())
                 {
-                    p.add_at(&at("base"), format!("`{base}` is not a branch name (and never a template)"));
+                    p.add_at(
+                        &at("base"),
+                        format!("`{base}` is not a branch name (and never a template)"),
+                    );
                 }
-                let branch = g.branch.clone().unwrap_or_else(|| super::plan::DEFAULT_BRANCH.to_string());
+                let branch = g
+                    .branch
+                    .clone()
+                    .unwrap_or_else(|| super::plan::DEFAULT_BRANCH.to_string());
                 if !branch.replace(' ', "").contains("{{run.id}}") {
                     p.add_at(&at("branch"), "the branch must contain {{run.id}}: one branch per run is how a retry finds its pull request".into());
                 }
@@ -455,10 +616,18 @@ pub fn check(spec: PlaybookSpec, source: &str, text: Option<&str>, cx: &Context<
                     p.add_at(&at("branch"), e.to_string());
                 }
                 if g.files.is_empty() {
-                    p.add_at(&at("files"), "a pull request needs at least one file".into());
+                    p.add_at(
+                        &at("files"),
+                        "a pull request needs at least one file".into(),
+                    );
                 }
                 for (f, file) in g.files.iter().enumerate() {
-                    let file_at = vec!["actions".to_string(), index.clone(), "files".to_string(), f.to_string()];
+                    let file_at = vec![
+                        "actions".to_string(),
+                        index.clone(),
+                        "files".to_string(),
+                        f.to_string(),
+                    ];
                     if let Some(path) = p.render(&at("files"), "files", &file.path, &sample)
                         && let Err(e) = crate::forge::check_path(&path)
                     {
@@ -489,14 +658,25 @@ pub fn check(spec: PlaybookSpec, source: &str, text: Option<&str>, cx: &Context<
                 if let Some(message) = &g.commit_message {
                     p.render(&at("commit_message"), "commit_message", message, &sample);
                 }
-                p.render(&at("pull_request"), "pull_request", &g.pull_request.title, &sample);
+                p.render(
+                    &at("pull_request"),
+                    "pull_request",
+                    &g.pull_request.title,
+                    &sample,
+                );
                 if let Some(body) = &g.pull_request.body {
                     p.render(&at("pull_request"), "pull_request", body, &sample);
                 }
             }
             Action::Kubernetes(k) => {
                 if !settings.kubernetes.clusters.contains_key(&k.cluster) {
-                    p.add_at(&at("cluster"), format!("`{}` is not a cluster under playbooks.kubernetes.clusters", k.cluster));
+                    p.add_at(
+                        &at("cluster"),
+                        format!(
+                            "`{}` is not a cluster under playbooks.kubernetes.clusters",
+                            k.cluster
+                        ),
+                    );
                 }
                 p.render(&at("namespace"), "namespace", &k.namespace, &sample);
                 p.render(&at("name"), "name", &k.name, &sample);
@@ -504,35 +684,58 @@ pub fn check(spec: PlaybookSpec, source: &str, text: Option<&str>, cx: &Context<
                     (super::model::KubeOperation::Scale, Some(replicas)) => {
                         p.render(&at("replicas"), "replicas", replicas, &sample);
                     }
-                    (super::model::KubeOperation::Scale, None) => p.add_at(&at("replicas"), "scale needs replicas (e.g. \"{{params.replicas}}\")".into()),
-                    (super::model::KubeOperation::Restart, Some(_)) => p.add_at(&at("replicas"), "restart takes no replicas".into()),
+                    (super::model::KubeOperation::Scale, None) => p.add_at(
+                        &at("replicas"),
+                        "scale needs replicas (e.g. \"{{params.replicas}}\")".into(),
+                    ),
+                    (super::model::KubeOperation::Restart, Some(_)) => {
+                        p.add_at(&at("replicas"), "restart takes no replicas".into())
+                    }
                     (super::model::KubeOperation::Restart, None) => {}
                 }
             }
             Action::Http(h) => {
                 let method = h.method.as_deref().unwrap_or("POST");
                 if !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&method) {
-                    p.add_at(&at("method"), format!("`{method}` is not one of GET, POST, PUT, PATCH, DELETE"));
+                    p.add_at(
+                        &at("method"),
+                        format!("`{method}` is not one of GET, POST, PUT, PATCH, DELETE"),
+                    );
                 }
                 if let Some(url) = p.render(&at("url"), "url", &h.url, &sample_http)
                     && !(url.starts_with("https://") || url.starts_with("http://"))
                 {
-                    p.add_at(&at("url"), "the URL must start with https:// (or http://)".into());
+                    p.add_at(
+                        &at("url"),
+                        "the URL must start with https:// (or http://)".into(),
+                    );
                 }
                 for (name, value) in &h.headers {
-                    p.render(&at("headers"), "headers", &format!("{name}{value}"), &sample_http);
+                    p.render(
+                        &at("headers"),
+                        "headers",
+                        &format!("{name}{value}"),
+                        &sample_http,
+                    );
                 }
                 if let Some(body) = &h.body {
                     p.render(&at("body"), "body", body, &sample_http);
                 }
                 for status in &h.expect_status {
                     if !(100..=599).contains(status) {
-                        p.add_at(&at("expect_status"), format!("{status} is not an HTTP status"));
+                        p.add_at(
+                            &at("expect_status"),
+                            format!("{status} is not an HTTP status"),
+                        );
                     }
                 }
             }
             Action::Notify(n) => {
-                check_channel(n.channel.as_deref(), &["actions", &index, "channel"], &mut p);
+                check_channel(
+                    n.channel.as_deref(),
+                    &["actions", &index, "channel"],
+                    &mut p,
+                );
                 p.render(&at("text"), "text", &n.text, &sample);
             }
         }
@@ -561,7 +764,9 @@ pub fn check(spec: PlaybookSpec, source: &str, text: Option<&str>, cx: &Context<
 
 fn check_channel(channel: Option<&str>, at: &[&str], problems: &mut Problems) {
     if let Some(channel) = channel
-        && !(channel.starts_with(['C', 'G']) && channel.len() > 1 && channel.chars().all(|c| c.is_ascii_alphanumeric()))
+        && !(channel.starts_with(['C', 'G'])
+            && channel.len() > 1
+            && channel.chars().all(|c| c.is_ascii_alphanumeric()))
     {
         problems.add(at, format!("`{channel}` is not a Slack channel id (C…)"));
     }
@@ -572,7 +777,10 @@ fn check_template_syntax(template: &str, data: &serde_json::Value) -> Result<(),
     // Labels vary per alert; only the syntax and the `labels.` prefix are checked.
     let _ = data;
     if template.contains("{{") && !template.contains("labels.") {
-        return Err("alert parameters are templates over the alert's labels, e.g. {{labels.namespace}}".into());
+        return Err(
+            "alert parameters are templates over the alert's labels, e.g. {{labels.namespace}}"
+                .into(),
+        );
     }
     Ok(())
 }
@@ -599,10 +807,13 @@ pub fn locate(text: &str, path: &[&str]) -> usize {
     for part in path {
         let mut found = None;
         if let Ok(n) = part.parse::<usize>() {
-            let col = (start..end).filter(|&i| content(lines[i])).map(|i| indent(lines[i])).filter(|&c| c >= min_col).min();
+            let col = (start..end)
+                .filter(|&i| content(lines[i]))
+                .map(|i| indent(lines[i]))
+                .filter(|&c| c >= min_col)
+                .min();
             let mut item = 0;
-            for i in start..end {
-                let l = lines[i];
+            for (i, l) in lines.iter().enumerate().take(end).skip(start) {
                 if content(l) && Some(indent(l)) == col && l.trim_start().starts_with("- ") {
                     if item == n {
                         found = Some((i, indent(l), indent(l) + 2));
@@ -612,8 +823,7 @@ pub fn locate(text: &str, path: &[&str]) -> usize {
                 }
             }
         } else {
-            for i in start..end {
-                let l = lines[i];
+            for (i, l) in lines.iter().enumerate().take(end).skip(start) {
                 if !content(l) || indent(l) < min_col {
                     continue;
                 }
@@ -625,7 +835,9 @@ pub fn locate(text: &str, path: &[&str]) -> usize {
                 }
             }
         }
-        let Some((line, col, child)) = found else { break };
+        let Some((line, col, child)) = found else {
+            break;
+        };
         best = line;
         let block_end = (line + 1..end)
             .find(|&i| content(lines[i]) && indent(lines[i]) <= col)
@@ -639,7 +851,10 @@ pub fn locate(text: &str, path: &[&str]) -> usize {
 
 /// Scalars given to a schedule, as text.
 pub fn scalar_texts(values: &BTreeMap<String, Scalar>) -> BTreeMap<String, String> {
-    values.iter().map(|(k, v)| (k.clone(), v.to_string())).collect()
+    values
+        .iter()
+        .map(|(k, v)| (k.clone(), v.to_string()))
+        .collect()
 }
 
 #[cfg(test)]

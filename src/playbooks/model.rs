@@ -401,7 +401,8 @@ mod tests {
 
     #[test]
     fn the_committed_schema_is_what_the_types_generate() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("playbooks/playbook.schema.json");
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("playbooks/playbook.schema.json");
         let committed = std::fs::read_to_string(&path).unwrap_or_default();
         assert!(
             committed == json_schema_text(),
@@ -415,9 +416,11 @@ mod tests {
         let spec: PlaybookSpec = serde_yaml::from_str(yaml).unwrap();
         assert!(matches!(spec.actions[0], Action::Notify(_)));
         assert!(matches!(spec.actions[1], Action::Http(_)));
-        let err = serde_yaml::from_str::<PlaybookSpec>("name: x\ntitle: X\nactions:\n  - shell: { run: rm }\n")
-            .unwrap_err()
-            .to_string();
+        let err = serde_yaml::from_str::<PlaybookSpec>(
+            "name: x\ntitle: X\nactions:\n  - shell: { run: rm }\n",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("shell"), "{err}");
     }
 }

@@ -69,7 +69,12 @@ pub type Params = BTreeMap<String, ParamValue>;
 
 /// The params as the templates' `params` object.
 pub fn params_json(params: &Params) -> Value {
-    Value::Object(params.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
+    Value::Object(
+        params
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_json()))
+            .collect(),
+    )
 }
 
 /// Decides whether a component id may be used, and its canonical id.
@@ -82,9 +87,13 @@ fn bound(kind: ParamType, value: &Scalar, which: &str) -> Result<i64, String> {
             .parse::<HumanDuration>()
             .map(|d| d.as_chrono().num_seconds())
             .map_err(|e| format!("{which}: {e}")),
-        (ParamType::Integer | ParamType::String, _) => Err(format!("{which} must be a whole number")),
+        (ParamType::Integer | ParamType::String, _) => {
+            Err(format!("{which} must be a whole number"))
+        }
         (ParamType::Duration, _) => Err(format!("{which} must be a duration such as 5m")),
-        (_, _) => Err(format!("{which} applies only to string, integer and duration parameters")),
+        (_, _) => Err(format!(
+            "{which} applies only to string, integer and duration parameters"
+        )),
     }
 }
 
@@ -94,7 +103,10 @@ impl ParamDef {
         let name_ok = !spec.name.is_empty()
             && spec.name.len() <= 40
             && spec.name.starts_with(|c: char| c.is_ascii_lowercase())
-            && spec.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            && spec
+                .name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
         if !name_ok {
             return Err(format!(
                 "parameter name `{}` must be lower-case letters, digits and `_`, starting with a letter",
@@ -111,8 +123,16 @@ impl ParamDef {
             ),
             None => None,
         };
-        let min = spec.min.as_ref().map(|v| bound(spec.kind, v, "min")).transpose()?;
-        let max = spec.max.as_ref().map(|v| bound(spec.kind, v, "max")).transpose()?;
+        let min = spec
+            .min
+            .as_ref()
+            .map(|v| bound(spec.kind, v, "min"))
+            .transpose()?;
+        let max = spec
+            .max
+            .as_ref()
+            .map(|v| bound(spec.kind, v, "max"))
+            .transpose()?;
         if let (Some(min), Some(max)) = (min, max)
             && min > max
         {
@@ -175,7 +195,10 @@ impl ParamDef {
                 if raw.is_empty() {
                     return Err("must not be empty".into());
                 }
-                in_bounds(i64::try_from(raw.chars().count()).unwrap_or(i64::MAX), " characters")?;
+                in_bounds(
+                    i64::try_from(raw.chars().count()).unwrap_or(i64::MAX),
+                    " characters",
+                )?;
                 if let Some(pattern) = &self.pattern
                     && !pattern.is_match(raw)
                 {
@@ -206,7 +229,9 @@ impl ParamDef {
                 .map(|v| ParamValue::Text(v.clone()))
                 .ok_or_else(|| format!("`{raw}` is not one of {}", self.spec.values.join(", "))),
             ParamType::Duration => {
-                let duration: HumanDuration = raw.parse().map_err(|e: crate::config::DurationError| e.to_string())?;
+                let duration: HumanDuration = raw
+                    .parse()
+                    .map_err(|e: crate::config::DurationError| e.to_string())?;
                 in_bounds(duration.as_chrono().num_seconds(), " seconds")?;
                 Ok(ParamValue::Duration(raw.to_string()))
             }
@@ -224,7 +249,9 @@ impl ParamDef {
         match self.spec.kind {
             ParamType::Integer => ParamValue::Integer(self.min.unwrap_or(1)),
             ParamType::Boolean => ParamValue::Bool(true),
-            ParamType::Enum => ParamValue::Text(self.spec.values.first().cloned().unwrap_or_default()),
+            ParamType::Enum => {
+                ParamValue::Text(self.spec.values.first().cloned().unwrap_or_default())
+            }
             ParamType::Duration => ParamValue::Duration("5m".into()),
             ParamType::String | ParamType::Component => ParamValue::Text("sample".into()),
         }
@@ -254,7 +281,11 @@ pub fn parse_all(
             let known: Vec<&str> = defs.iter().map(ParamDef::name).collect();
             problems.push(format!(
                 "{key}: this playbook has no such parameter (it takes {})",
-                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
             ));
         }
     }
@@ -299,14 +330,29 @@ mod tests {
     fn values_are_typed_and_bounded() {
         let replicas = def("{ name: replicas, type: integer, min: 1, max: 20 }");
         assert_eq!(replicas.parse("5", &any), Ok(ParamValue::Integer(5)));
-        assert!(replicas.parse("0", &any).unwrap_err().contains("at least 1"));
+        assert!(
+            replicas
+                .parse("0", &any)
+                .unwrap_err()
+                .contains("at least 1")
+        );
         assert!(replicas.parse("5; rm -rf /", &any).is_err());
         let version = def(r"{ name: version, type: string, pattern: '\d+\.\d+\.\d+' }");
         assert!(version.parse("1.2.3", &any).is_ok());
-        assert!(version.parse("1.2.3\nkind: Secret", &any).is_err(), "no new lines");
-        assert!(version.parse("1.2.3 # x", &any).is_err(), "whole value matches");
+        assert!(
+            version.parse("1.2.3\nkind: Secret", &any).is_err(),
+            "no new lines"
+        );
+        assert!(
+            version.parse("1.2.3 # x", &any).is_err(),
+            "whole value matches"
+        );
         let env = def("{ name: env, type: enum, values: [staging, prod] }");
-        assert!(env.parse("dev", &any).unwrap_err().contains("staging, prod"));
+        assert!(
+            env.parse("dev", &any)
+                .unwrap_err()
+                .contains("staging, prod")
+        );
         let wait = def("{ name: wait, type: duration, max: 1h }");
         assert!(wait.parse("30m", &any).is_ok());
         assert!(wait.parse("2h", &any).is_err());
@@ -339,11 +385,17 @@ mod tests {
             def("{ name: b, type: string, required: true }"),
             def("{ name: c, type: boolean, default: true }"),
         ];
-        let given = BTreeMap::from([("a".to_string(), "x".to_string()), ("zz".to_string(), "1".to_string())]);
+        let given = BTreeMap::from([
+            ("a".to_string(), "x".to_string()),
+            ("zz".to_string(), "1".to_string()),
+        ]);
         let err = parse_all(&defs, &given, &any).unwrap_err();
         assert_eq!(err.missing, ["b"]);
         assert_eq!(err.problems.len(), 2, "{err:?}");
-        let given = BTreeMap::from([("a".to_string(), "3".to_string()), ("b".to_string(), "x".to_string())]);
+        let given = BTreeMap::from([
+            ("a".to_string(), "3".to_string()),
+            ("b".to_string(), "x".to_string()),
+        ]);
         let params = parse_all(&defs, &given, &any).unwrap();
         assert_eq!(params["c"], ParamValue::Bool(true));
     }

@@ -138,7 +138,11 @@ fn render_field(field: &str, template: &str, data: &Value) -> Result<String, Str
 }
 
 /// The files `playbook`'s actions will read, for a run with `context`.
-pub fn files_to_read(playbook: &Playbook, default_forge: &str, context: &Value) -> Result<Vec<FileRead>, String> {
+pub fn files_to_read(
+    playbook: &Playbook,
+    default_forge: &str,
+    context: &Value,
+) -> Result<Vec<FileRead>, String> {
     let mut reads = Vec::new();
     for (i, action) in playbook.spec.actions.iter().enumerate() {
         if let Action::Gitops(g) = action {
@@ -162,7 +166,10 @@ pub fn files_to_read(playbook: &Playbook, default_forge: &str, context: &Value) 
 fn shape(value: &serde_yaml::Value) -> String {
     match value {
         serde_yaml::Value::Mapping(map) => {
-            let inner: Vec<String> = map.iter().map(|(k, v)| format!("{}:{}", shape(k), shape(v))).collect();
+            let inner: Vec<String> = map
+                .iter()
+                .map(|(k, v)| format!("{}:{}", shape(k), shape(v)))
+                .collect();
             format!("{{{}}}", inner.join(","))
         }
         serde_yaml::Value::Sequence(seq) => {
@@ -176,8 +183,16 @@ fn shape(value: &serde_yaml::Value) -> String {
 /// For a YAML or JSON file written from a template: the document parsed
 /// from the real values must have the shape of the one parsed from harmless
 /// stand-ins, so no value added keys, items or documents.
-fn check_structure(path: &str, template: &str, rendered: &str, context: &Value, params: &Params) -> Result<(), String> {
-    let structured = [".yaml", ".yml", ".json"].iter().any(|ext| path.ends_with(ext));
+fn check_structure(
+    path: &str,
+    template: &str,
+    rendered: &str,
+    context: &Value,
+    params: &Params,
+) -> Result<(), String> {
+    let structured = [".yaml", ".yml", ".json"]
+        .iter()
+        .any(|ext| path.ends_with(ext));
     if !structured {
         return Ok(());
     }
@@ -203,27 +218,44 @@ fn check_structure(path: &str, template: &str, rendered: &str, context: &Value, 
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| e.to_string())
     };
-    let expected = parse(&safe).map_err(|e| format!("{path}: the template does not render a YAML document ({e})"))?;
+    let expected = parse(&safe)
+        .map_err(|e| format!("{path}: the template does not render a YAML document ({e})"))?;
     let actual = parse(rendered).map_err(|_| {
         format!("{path}: a parameter value breaks the document's structure; choose a plainer value")
     })?;
-    let same = expected.len() == actual.len() && expected.iter().zip(&actual).all(|(a, b)| shape(a) == shape(b));
+    let same = expected.len() == actual.len()
+        && expected
+            .iter()
+            .zip(&actual)
+            .all(|(a, b)| shape(a) == shape(b));
     if same {
         Ok(())
     } else {
-        Err(format!("{path}: a parameter value changes the document's structure (new keys or items); choose a plainer value"))
+        Err(format!(
+            "{path}: a parameter value changes the document's structure (new keys or items); choose a plainer value"
+        ))
     }
 }
 
 /// Builds the plan of one run from what was read.
-pub fn build(playbook: &Playbook, default_forge: &str, context: &Value, params: &Params, reads: &Reads) -> Result<Plan, String> {
+pub fn build(
+    playbook: &Playbook,
+    default_forge: &str,
+    context: &Value,
+    params: &Params,
+    reads: &Reads,
+) -> Result<Plan, String> {
     let mut steps = Vec::new();
     let http_context = render::with_secrets(context, &playbook.spec.secrets);
     for (i, action) in playbook.spec.actions.iter().enumerate() {
         let step = match action {
             Action::Gitops(g) => {
                 let forge = g.forge.clone().unwrap_or_else(|| default_forge.to_string());
-                let branch = render_field("branch", g.branch.as_deref().unwrap_or(DEFAULT_BRANCH), context)?;
+                let branch = render_field(
+                    "branch",
+                    g.branch.as_deref().unwrap_or(DEFAULT_BRANCH),
+                    context,
+                )?;
                 crate::forge::check_branch(&branch).map_err(|e| e.to_string())?;
                 let mut files = Vec::new();
                 for file in &g.files {
@@ -253,21 +285,29 @@ pub fn build(playbook: &Playbook, default_forge: &str, context: &Value, params: 
                             let mut edits = Vec::new();
                             for set in &file.set {
                                 let value = match (&set.value, &set.param) {
-                                    (Some(template), _) => {
-                                        serde_yaml::Value::String(render_field(&set.at, template, context)?)
-                                    }
+                                    (Some(template), _) => serde_yaml::Value::String(render_field(
+                                        &set.at, template, context,
+                                    )?),
                                     (None, Some(param)) => params
                                         .get(param)
                                         .map(ParamValue::to_yaml)
-                                        .ok_or_else(|| format!("{}: parameter `{param}` has no value", set.at))?,
-                                    (None, None) => return Err(format!("{}: nothing to set", set.at)),
+                                        .ok_or_else(|| {
+                                            format!("{}: parameter `{param}` has no value", set.at)
+                                        })?,
+                                    (None, None) => {
+                                        return Err(format!("{}: nothing to set", set.at));
+                                    }
                                 };
                                 edits.push((set.at.clone(), value));
                             }
                             yaml_edit::apply(current, &edits).map_err(|e| format!("{path}: {e}"))?
                         }
                     };
-                    files.push(PlannedFile { path, before, after });
+                    files.push(PlannedFile {
+                        path,
+                        before,
+                        after,
+                    });
                 }
                 let title = render_field("pull_request.title", &g.pull_request.title, context)?;
                 let title = title.lines().next().unwrap_or_default().trim().to_string();
@@ -297,9 +337,15 @@ pub fn build(playbook: &Playbook, default_forge: &str, context: &Value, params: 
                 let name_ok = |field: &str, text: &str| -> Result<(), String> {
                     let ok = !text.is_empty()
                         && text.len() <= 253
-                        && text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+                        && text.chars().all(|c| {
+                            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.'
+                        })
                         && !text.starts_with(['-', '.']);
-                    if ok { Ok(()) } else { Err(format!("{field} `{text}` is not a Kubernetes name")) }
+                    if ok {
+                        Ok(())
+                    } else {
+                        Err(format!("{field} `{text}` is not a Kubernetes name"))
+                    }
                 };
                 let namespace = render_field("namespace", &k.namespace, context)?;
                 let name = render_field("name", &k.name, context)?;
@@ -337,7 +383,11 @@ pub fn build(playbook: &Playbook, default_forge: &str, context: &Value, params: 
                 for (name, value) in &h.headers {
                     headers.insert(name.clone(), render_field("headers", value, &http_context)?);
                 }
-                let body = h.body.as_ref().map(|b| render_field("body", b, &http_context)).transpose()?;
+                let body = h
+                    .body
+                    .as_ref()
+                    .map(|b| render_field("body", b, &http_context))
+                    .transpose()?;
                 Step::Http(HttpStep {
                     method: h.method.clone().unwrap_or_else(|| "POST".into()),
                     url,
@@ -364,14 +414,31 @@ fn escape_values(value: &Value) -> Value {
     match value {
         Value::String(s) => Value::String(crate::chat::mrkdwn::escape(s)),
         Value::Array(items) => Value::Array(items.iter().map(escape_values).collect()),
-        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), escape_values(v))).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), escape_values(v)))
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
 
 /// The context for one run.
-pub fn run_context(playbook: &Playbook, params: &Params, run_id: i64, requested_by: &str, trigger: &str) -> Value {
-    render::context(&params_json(params), run_id, requested_by, trigger, &playbook.spec.name, &playbook.spec.title)
+pub fn run_context(
+    playbook: &Playbook,
+    params: &Params,
+    run_id: i64,
+    requested_by: &str,
+    trigger: &str,
+) -> Value {
+    render::context(
+        &params_json(params),
+        run_id,
+        requested_by,
+        trigger,
+        &playbook.spec.name,
+        &playbook.spec.title,
+    )
 }
 
 #[cfg(test)]

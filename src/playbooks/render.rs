@@ -33,7 +33,14 @@ pub fn render(template: &str, data: &Value) -> Result<String, String> {
 }
 
 /// What every template sees for one run.
-pub fn context(params: &Value, run_id: i64, requested_by: &str, trigger: &str, name: &str, title: &str) -> Value {
+pub fn context(
+    params: &Value,
+    run_id: i64,
+    requested_by: &str,
+    trigger: &str,
+    name: &str,
+    title: &str,
+) -> Value {
     json!({
         "params": params,
         "run": { "id": run_id, "requested_by": requested_by, "trigger": trigger },
@@ -104,20 +111,35 @@ mod tests {
     #[test]
     fn strict_and_unescaped() {
         let data = context(&json!({ "tag": "a&b<c>" }), 7, "U1", "person", "x", "X");
-        assert_eq!(render("v={{params.tag}} #{{run.id}}", &data).unwrap(), "v=a&b<c> #7");
+        assert_eq!(
+            render("v={{params.tag}} #{{run.id}}", &data).unwrap(),
+            "v=a&b<c> #7"
+        );
         let err = render("{{params.tga}}", &data).unwrap_err();
         assert!(err.contains("params.tga"), "{err}");
     }
 
     #[test]
     fn secrets_are_stand_ins_until_sent() {
-        let data = with_secrets(&context(&json!({}), 1, "U1", "person", "x", "X"), &["CERT_TOKEN".into()]);
+        let data = with_secrets(
+            &context(&json!({}), 1, "U1", "person", "x", "X"),
+            &["CERT_TOKEN".into()],
+        );
         let header = render("Bearer {{secrets.CERT_TOKEN}}", &data).unwrap();
         assert!(!header.contains("hunter2"));
         assert_eq!(shown(&header), "Bearer [secret CERT_TOKEN]");
-        assert_eq!(fill_secrets(&header, |_| "hunter2".into()), "Bearer hunter2");
-        assert_eq!(redact("token hunter2 refused", &["hunter2".into()]), "token [redacted] refused");
-        let without = render("{{secrets.CERT_TOKEN}}", &context(&json!({}), 1, "U1", "p", "x", "X"));
+        assert_eq!(
+            fill_secrets(&header, |_| "hunter2".into()),
+            "Bearer hunter2"
+        );
+        assert_eq!(
+            redact("token hunter2 refused", &["hunter2".into()]),
+            "token [redacted] refused"
+        );
+        let without = render(
+            "{{secrets.CERT_TOKEN}}",
+            &context(&json!({}), 1, "U1", "p", "x", "X"),
+        );
         assert!(without.is_err(), "secrets exist only in http actions");
     }
 }

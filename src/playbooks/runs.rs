@@ -115,7 +115,13 @@ pub async fn audit(
 }
 
 /// Audits a step Watchkeeper took by itself.
-pub async fn audit_system(work: &mut Work, run: &Run, action: &str, outcome: Outcome, reason: Option<String>) -> Result<(), StoreError> {
+pub async fn audit_system(
+    work: &mut Work,
+    run: &Run,
+    action: &str,
+    outcome: Outcome,
+    reason: Option<String>,
+) -> Result<(), StoreError> {
     audit(work, run, SYSTEM, None, "system", action, outcome, reason).await
 }
 
@@ -168,7 +174,11 @@ pub async fn request(work: &mut Work, request: Request) -> Result<Run, StoreErro
         cards::requester(&run),
         cards::params_line(&run),
         run.approvals_needed,
-        if run.trigger == "person" { ", never the requester's own" } else { "" }
+        if run.trigger == "person" {
+            ", never the requester's own"
+        } else {
+            ""
+        }
     );
     let target = match &run.thread_ts {
         Some(_) => thread(&run),
@@ -207,11 +217,19 @@ pub fn approvers_text(playbook: Option<&Playbook>) -> String {
     let mut parts: Vec<String> = people.roles.iter().map(|r| r.name().to_string()).collect();
     parts.extend(people.usergroups.iter().map(|g| format!("<!subteam^{g}>")));
     parts.extend(people.users.iter().map(|u| format!("<@{u}>")));
-    if parts.is_empty() { "admins".into() } else { parts.join(", ") }
+    if parts.is_empty() {
+        "admins".into()
+    } else {
+        parts.join(", ")
+    }
 }
 
 /// Updates every approval card of `run` in place, as it now stands.
-pub async fn update_cards(work: &mut Work, run: &Run, playbook: Option<&Playbook>) -> Result<(), StoreError> {
+pub async fn update_cards(
+    work: &mut Work,
+    run: &Run,
+    playbook: Option<&Playbook>,
+) -> Result<(), StoreError> {
     let decisions = {
         let tx = work.tx().await?;
         playbook_runs::decisions(tx.conn(), run.id).await?
@@ -219,7 +237,12 @@ pub async fn update_cards(work: &mut Work, run: &Run, playbook: Option<&Playbook
     let reply = cards::card(run, &decisions, &approvers_text(playbook));
     for card in &run.cards {
         work.effect(
-            &format!("{}:update:{}:{}", card.key, run.status.as_str(), decisions.len()),
+            &format!(
+                "{}:update:{}:{}",
+                card.key,
+                run.status.as_str(),
+                decisions.len()
+            ),
             &SlackEffect::Update {
                 channel: ChannelId::from(card.channel.as_str()),
                 message: MessageRef::Posted(card.key.clone()),

@@ -36,21 +36,33 @@ impl Playbooks {
 
     /// Every playbook, by name (files win over custom resources of the same name).
     pub fn all(&self) -> Vec<Arc<super::Playbook>> {
-        let files = self.files.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let files = self
+            .files
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
         let resources = self
             .resources
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone();
         let mut all: Vec<Arc<super::Playbook>> = files.iter().cloned().collect();
-        all.extend(resources.iter().filter(|p| files.get(p.name()).is_none()).cloned());
+        all.extend(
+            resources
+                .iter()
+                .filter(|p| files.get(p.name()).is_none())
+                .cloned(),
+        );
         all.sort_by(|a, b| a.name().cmp(b.name()));
         all
     }
 
     /// Replaces the playbooks from files (SIGHUP).
     pub fn replace_files(&self, library: Library) {
-        *self.files.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(library);
+        *self
+            .files
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(library);
     }
 
     /// Replaces the playbooks read from custom resources.
@@ -71,7 +83,13 @@ pub fn load_configured(loaded: &Loaded, catalog: &Catalog) -> Result<Library, Ve
             .map(|(name, text)| (name.to_string(), text.to_string()))
             .collect(),
         Some(_) => {
-            let paths: Vec<_> = loaded.config.playbooks.paths.iter().map(|p| loaded.resolve(p)).collect();
+            let paths: Vec<_> = loaded
+                .config
+                .playbooks
+                .paths
+                .iter()
+                .map(|p| loaded.resolve(p))
+                .collect();
             load::read_files(&paths)?
         }
     };
@@ -91,19 +109,25 @@ pub fn seed_files(loaded: &Loaded) -> Result<Vec<(String, String)>, String> {
         return Ok(Vec::new());
     };
     if loaded.file.is_none() {
-        return Ok(EXAMPLE_SEED.iter().map(|(p, t)| (p.to_string(), t.to_string())).collect());
+        return Ok(EXAMPLE_SEED
+            .iter()
+            .map(|(p, t)| (p.to_string(), t.to_string()))
+            .collect());
     }
     let root = loaded.resolve(&seed.from);
     let mut files = Vec::new();
     let mut stack = vec![root.clone()];
     while let Some(dir) = stack.pop() {
-        let entries = std::fs::read_dir(&dir).map_err(|e| format!("playbooks.seed.from: cannot read {}: {e}", dir.display()))?;
+        let entries = std::fs::read_dir(&dir)
+            .map_err(|e| format!("playbooks.seed.from: cannot read {}: {e}", dir.display()))?;
         for entry in entries.flatten() {
             let path = entry.path();
             if path.is_dir() {
                 stack.push(path);
             } else if let Ok(relative) = path.strip_prefix(&root) {
-                let text = std::fs::read_to_string(&path).map_err(|e| format!("playbooks.seed.from: cannot read {}: {e}", path.display()))?;
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    format!("playbooks.seed.from: cannot read {}: {e}", path.display())
+                })?;
                 files.push((relative.to_string_lossy().replace('\\', "/"), text));
             }
         }

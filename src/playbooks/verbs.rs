@@ -27,13 +27,27 @@ pub fn may_request(env: &Env, inbound: &Inbound, playbook: &Playbook) -> Result<
         )));
     }
     env.authorizer
-        .admits(&inbound.actor, place, &playbook.requesters, place.tenant.as_ref())
-        .map_err(|denied| CommandError::Denied(format!("You may not request `{}`: {denied}.", playbook.name())))
+        .admits(
+            &inbound.actor,
+            place,
+            &playbook.requesters,
+            place.tenant.as_ref(),
+        )
+        .map_err(|denied| {
+            CommandError::Denied(format!(
+                "You may not request `{}`: {denied}.",
+                playbook.name()
+            ))
+        })
 }
 
 /// Resolves a component parameter: it exists, the person may see it, and
 /// the playbook applies to it.
-fn component_check<'a>(env: &'a Env, inbound: &'a Inbound, playbook: &'a Playbook) -> impl Fn(&str) -> Result<String, String> + 'a {
+fn component_check<'a>(
+    env: &'a Env,
+    inbound: &'a Inbound,
+    playbook: &'a Playbook,
+) -> impl Fn(&str) -> Result<String, String> + 'a {
     move |text: &str| {
         env.catalog.view(|book, _| {
             let catalog = book.catalog();
@@ -46,7 +60,11 @@ fn component_check<'a>(env: &'a Env, inbound: &'a Inbound, playbook: &'a Playboo
                 .filter(|c| visible(c))
                 .ok_or_else(|| format!("`{text}` is not a component you can see"))?;
             if !playbook.applies_to_component(component) {
-                return Err(format!("playbook {} does not apply to `{}`", playbook.name(), component.id));
+                return Err(format!(
+                    "playbook {} does not apply to `{}`",
+                    playbook.name(),
+                    component.id
+                ));
             }
             Ok(component.id.to_string())
         })
@@ -61,14 +79,22 @@ fn form(playbook: &Playbook, given: &BTreeMap<String, String>, inbound: &Inbound
             .or_else(|| def.spec.default.as_ref().map(ToString::to_string));
         let kind = match def.spec.kind {
             super::model::ParamType::Enum => InputKind::Select {
-                options: def.spec.values.iter().map(|v| (v.clone(), v.clone())).collect(),
+                options: def
+                    .spec
+                    .values
+                    .iter()
+                    .map(|v| (v.clone(), v.clone()))
+                    .collect(),
                 initial,
             },
             super::model::ParamType::Boolean => InputKind::Select {
                 options: vec![("true".into(), "yes".into()), ("false".into(), "no".into())],
                 initial,
             },
-            _ => InputKind::Text { multiline: false, initial },
+            _ => InputKind::Text {
+                multiline: false,
+                initial,
+            },
         };
         ModalInput {
             id: def.name().to_string(),
@@ -85,7 +111,12 @@ fn form(playbook: &Playbook, given: &BTreeMap<String, String>, inbound: &Inbound
         private_metadata: format!(
             "{}|{}|{}",
             inbound.place.channel,
-            inbound.place.thread.as_ref().map(ToString::to_string).unwrap_or_default(),
+            inbound
+                .place
+                .thread
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
             playbook.name()
         ),
         intro: Some(format!(
@@ -121,15 +152,27 @@ pub async fn ask(
         Err(ParamProblems { problems, missing }) if problems.is_empty() && trigger_id.is_some() => {
             let modal = form(&playbook, &given, inbound);
             let trigger = trigger_id.unwrap_or_default();
-            work.effect(&format!("playbook-form:{trigger}"), &SlackEffect::OpenModal { trigger_id: trigger.to_string(), modal })
-                .await
-                .map_err(CommandError::internal)?;
+            work.effect(
+                &format!("playbook-form:{trigger}"),
+                &SlackEffect::OpenModal {
+                    trigger_id: trigger.to_string(),
+                    modal,
+                },
+            )
+            .await
+            .map_err(CommandError::internal)?;
             let text = templates
-                .render("run.form", &json!({ "playbook": playbook.name(), "missing": missing.join(", ") }))
+                .render(
+                    "run.form",
+                    &json!({ "playbook": playbook.name(), "missing": missing.join(", ") }),
+                )
                 .map_err(CommandError::internal)?;
             return Ok(Reply::text(text));
         }
-        Err(ParamProblems { mut problems, missing }) => {
+        Err(ParamProblems {
+            mut problems,
+            missing,
+        }) => {
             problems.extend(missing.iter().map(|m| format!("{m}: required")));
             return Err(CommandError::Usage(format!(
                 "`{}` cannot run with these values: {}.",
@@ -201,7 +244,8 @@ impl Verb for ListPlaybooks {
                         } else {
                             format!("[{}=…]", p.name())
                         };
-                        if component.is_some() && p.spec.kind == super::model::ParamType::Component {
+                        if component.is_some() && p.spec.kind == super::model::ParamType::Component
+                        {
                             format!("{}={}", p.name(), component.clone().unwrap_or_default())
                         } else {
                             shown
@@ -232,7 +276,9 @@ impl Verb for RunPlaybook {
     fn run<'a>(&'a self, call: Call<'a>) -> BoxFuture<'a, Result<Reply, CommandError>> {
         Box::pin(async move {
             let Some((name, rest)) = call.line.args.split_first() else {
-                return Err(CommandError::Usage("Say which playbook; `/wk playbooks` lists them.".into()));
+                return Err(CommandError::Usage(
+                    "Say which playbook; `/wk playbooks` lists them.".into(),
+                ));
             };
             let mut given = BTreeMap::new();
             for arg in rest {
@@ -253,7 +299,15 @@ impl Verb for RunPlaybook {
                 crate::chat::InboundKind::Command(c) => c.trigger_id.clone(),
                 _ => None,
             };
-            ask(call.env, call.inbound, call.work, name, given, trigger.as_deref()).await
+            ask(
+                call.env,
+                call.inbound,
+                call.work,
+                name,
+                given,
+                trigger.as_deref(),
+            )
+            .await
         })
     }
 }
@@ -280,7 +334,10 @@ impl Verb for ListRuns {
         Box::pin(async move {
             let arg = call.line.args.first().cloned();
             let me = call.inbound.actor.user.to_string();
-            let mut filter = RunFilter { limit: 50, ..RunFilter::default() };
+            let mut filter = RunFilter {
+                limit: 50,
+                ..RunFilter::default()
+            };
             match arg.as_deref() {
                 Some("mine") => filter.requested_by = Some(me),
                 Some(name) => {
@@ -294,7 +351,12 @@ impl Verb for ListRuns {
                 None => {}
             }
             let actor = &call.inbound.actor;
-            let runs = call.work.store().playbook_runs(&filter).await.map_err(CommandError::internal)?;
+            let runs = call
+                .work
+                .store()
+                .playbook_runs(&filter)
+                .await
+                .map_err(CommandError::internal)?;
             let now = call.work.now();
             let items: Vec<_> = runs
                 .iter()
@@ -337,23 +399,35 @@ impl Verb for Approvals {
                 ..RunFilter::default()
             };
             let store = call.work.store().clone();
-            let mut runs = store.playbook_runs(&filter).await.map_err(CommandError::internal)?;
+            let mut runs = store
+                .playbook_runs(&filter)
+                .await
+                .map_err(CommandError::internal)?;
             runs.reverse();
             let mut items = Vec::new();
             for run in runs {
                 if run.requested_by == actor.user.as_str() {
                     continue;
                 }
-                let Some(playbook) = env.playbooks.get(&run.playbook) else { continue };
+                let Some(playbook) = env.playbooks.get(&run.playbook) else {
+                    continue;
+                };
                 let tenant = run.tenant.as_deref().map(crate::ids::TenantId::from);
                 if env
                     .authorizer
-                    .admits(actor, &call.inbound.place, &playbook.approvers, tenant.as_ref())
+                    .admits(
+                        actor,
+                        &call.inbound.place,
+                        &playbook.approvers,
+                        tenant.as_ref(),
+                    )
                     .is_err()
                 {
                     continue;
                 }
-                let decisions = playbook_runs::decisions(store.pool(), run.id).await.map_err(CommandError::internal)?;
+                let decisions = playbook_runs::decisions(store.pool(), run.id)
+                    .await
+                    .map_err(CommandError::internal)?;
                 if decisions.iter().any(|d| d.approver == actor.user.as_str()) {
                     continue;
                 }

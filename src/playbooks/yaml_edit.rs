@@ -64,10 +64,16 @@ fn set_in(tree: &mut Value, path: &[Segment], value: Value, shown: &str) -> Resu
                 .ok_or_else(|| format!("`{shown}`: the file has no `{}`", here()))?,
             (Segment::Index(i), Value::Sequence(seq)) => {
                 let len = seq.len();
-                seq.get_mut(*i)
-                    .ok_or_else(|| format!("`{shown}`: `{}` is out of range ({len} items)", here()))?
+                seq.get_mut(*i).ok_or_else(|| {
+                    format!("`{shown}`: `{}` is out of range ({len} items)", here())
+                })?
             }
-            _ => return Err(format!("`{shown}`: `{}` is not a mapping or list to look into", here())),
+            _ => {
+                return Err(format!(
+                    "`{shown}`: `{}` is not a mapping or list to look into",
+                    here()
+                ));
+            }
         };
     }
     match (last, node) {
@@ -96,8 +102,8 @@ fn set_in(tree: &mut Value, path: &[Segment], value: Value, shown: &str) -> Resu
 
 /// Applies `edits` (`path`, value) to the YAML document `text`.
 pub fn apply(text: &str, edits: &[(String, Value)]) -> Result<String, String> {
-    let mut tree: Value = serde_yaml::from_str(text)
-        .map_err(|e| format!("the file is not a YAML document ({e})"))?;
+    let mut tree: Value =
+        serde_yaml::from_str(text).map_err(|e| format!("the file is not a YAML document ({e})"))?;
     if text.lines().skip(1).any(|l| l.trim_end() == "---") {
         return Err("the file holds several YAML documents; edit a file with one".into());
     }
@@ -141,7 +147,11 @@ fn key_of(line: &str, at: usize) -> Option<(String, usize)> {
     } else {
         (rest.split(':').next()?.trim_end().to_string(), false)
     };
-    let key_len = if quoted { key.len() + 2 } else { rest.find(':')? };
+    let key_len = if quoted {
+        key.len() + 2
+    } else {
+        rest.find(':')?
+    };
     let after = rest.get(key_len..)?;
     let after = after.strip_prefix(':')?;
     if !(after.is_empty() || after.starts_with(' ')) {
@@ -164,8 +174,8 @@ fn replace_scalar(text: &str, path: &[Segment], value: &Value) -> Option<String>
         let col = child_col.unwrap_or_else(|| indent_of(lines[first]));
         let mut found = None;
         let mut item = 0usize;
-        for i in start..end {
-            let line = lines[i].trim_end_matches('\n');
+        for (i, line) in lines.iter().enumerate().take(end).skip(start) {
+            let line = line.trim_end_matches('\n');
             if !is_content(line) || indent_of(line) < col {
                 continue;
             }
@@ -211,9 +221,7 @@ fn replace_scalar(text: &str, path: &[Segment], value: &Value) -> Option<String>
                 child_col = Some(value_col);
                 end = block_end;
                 // The first key is on this line; later ones at the same column.
-                if key_of(line, value_col).is_none() {
-                    return None;
-                }
+                key_of(line, value_col)?;
             }
             _ => {
                 if !(rest.is_empty() || rest.starts_with('#')) {
@@ -230,9 +238,7 @@ fn replace_scalar(text: &str, path: &[Segment], value: &Value) -> Option<String>
     let body = line.trim_end_matches('\n');
     let rest = &body[value_col..];
     let trimmed = rest.trim_start();
-    if trimmed.is_empty()
-        || trimmed.starts_with(['|', '>', '{', '[', '&', '*', '!', '#'])
-    {
+    if trimmed.is_empty() || trimmed.starts_with(['|', '>', '{', '[', '&', '*', '!', '#']) {
         return None;
     }
     let lead = rest.len() - trimmed.len();
@@ -291,21 +297,32 @@ spec:
 
     #[test]
     fn a_value_is_replaced_on_its_line_keeping_comments() {
-        let out = set(RELEASE, "spec.chart.spec.version", Value::String("1.5.0".into())).unwrap();
+        let out = set(
+            RELEASE,
+            "spec.chart.spec.version",
+            Value::String("1.5.0".into()),
+        )
+        .unwrap();
         assert_eq!(
             out,
             RELEASE.replace("version: 1.4.2   #", "version: 1.5.0   #"),
             "{out}"
         );
         let out = set(RELEASE, "spec.values.replicas", Value::Number(5.into())).unwrap();
-        assert!(out.contains("    replicas: 5\n") && out.contains("# bumped"), "{out}");
+        assert!(
+            out.contains("    replicas: 5\n") && out.contains("# bumped"),
+            "{out}"
+        );
         let out = set(
             RELEASE,
             "spec.values.containers.0.image",
             Value::String("registry.example.com/payments:1.5.0".into()),
         )
         .unwrap();
-        assert!(out.contains("        image: registry.example.com/payments:1.5.0\n"), "{out}");
+        assert!(
+            out.contains("        image: registry.example.com/payments:1.5.0\n"),
+            "{out}"
+        );
     }
 
     #[test]
@@ -322,7 +339,12 @@ spec:
             "- item",
             "a: b",
         ] {
-            let out = set(RELEASE, "spec.chart.spec.version", Value::String(hostile.into())).unwrap();
+            let out = set(
+                RELEASE,
+                "spec.chart.spec.version",
+                Value::String(hostile.into()),
+            )
+            .unwrap();
             let tree: Value = serde_yaml::from_str(&out).unwrap();
             assert_eq!(
                 tree["spec"]["chart"]["spec"]["version"],
@@ -335,11 +357,22 @@ spec:
 
     #[test]
     fn paths_must_lead_to_a_value() {
-        assert!(set(RELEASE, "spec.nothing.version", Value::Null).unwrap_err().contains("no `spec.nothing`"));
-        assert!(set(RELEASE, "spec.chart", Value::Null).unwrap_err().contains("mapping or list"));
+        assert!(
+            set(RELEASE, "spec.nothing.version", Value::Null)
+                .unwrap_err()
+                .contains("no `spec.nothing`")
+        );
+        assert!(
+            set(RELEASE, "spec.chart", Value::Null)
+                .unwrap_err()
+                .contains("mapping or list")
+        );
         assert!(set(RELEASE, "spec.values.containers.3.image", Value::Null).is_err());
         assert!(set("a: [1, 2\n", "a", Value::Null).is_err(), "not YAML");
-        assert!(set("a: 1\n---\nb: 2\n", "a", Value::Null).is_err(), "several documents");
+        assert!(
+            set("a: 1\n---\nb: 2\n", "a", Value::Null).is_err(),
+            "several documents"
+        );
         // A new key in an existing mapping is fine (written out whole).
         let out = set(RELEASE, "spec.values.paused", Value::Bool(true)).unwrap();
         let tree: Value = serde_yaml::from_str(&out).unwrap();
@@ -348,7 +381,12 @@ spec:
 
     #[test]
     fn flow_style_falls_back_to_writing_the_tree() {
-        let out = set("spec: { version: 1 }\n", "spec.version", Value::Number(2.into())).unwrap();
+        let out = set(
+            "spec: { version: 1 }\n",
+            "spec.version",
+            Value::Number(2.into()),
+        )
+        .unwrap();
         let tree: Value = serde_yaml::from_str(&out).unwrap();
         assert_eq!(tree["spec"]["version"], Value::Number(2.into()));
     }

@@ -77,7 +77,10 @@ impl RunStatus {
 
     /// True once nothing more will happen to the run.
     pub fn is_final(self) -> bool {
-        matches!(self, Self::Succeeded | Self::Failed | Self::Rejected | Self::Expired)
+        matches!(
+            self,
+            Self::Succeeded | Self::Failed | Self::Rejected | Self::Expired
+        )
     }
 }
 
@@ -203,7 +206,11 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<Run, sqlx::Error> {
 }
 
 /// Records a requested run; returns its id.
-pub async fn insert(conn: &mut AnyConnection, new: &NewRun, now: DateTime<Utc>) -> Result<i64, StoreError> {
+pub async fn insert(
+    conn: &mut AnyConnection,
+    new: &NewRun,
+    now: DateTime<Utc>,
+) -> Result<i64, StoreError> {
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO playbook_runs (playbook, title, params, status, requested_by, trigger_kind, tenant, channel, \
            thread_ts, approvals_needed, created_at, updated_at) \
@@ -225,11 +232,16 @@ pub async fn insert(conn: &mut AnyConnection, new: &NewRun, now: DateTime<Utc>) 
 }
 
 /// One run by id.
-pub async fn get<'e, E: Executor<'e, Database = Any>>(executor: E, id: i64) -> Result<Option<Run>, StoreError> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM playbook_runs WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(executor)
-        .await?;
+pub async fn get<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    id: i64,
+) -> Result<Option<Run>, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM playbook_runs WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(executor)
+    .await?;
     Ok(row.as_ref().map(from_row).transpose()?)
 }
 
@@ -282,7 +294,12 @@ pub async fn set_plan(
 
 /// Moves a running run from step `from` to `from + 1`; false when it was
 /// not at `from` (the step was already recorded).
-pub async fn advance_step(conn: &mut AnyConnection, id: i64, from: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+pub async fn advance_step(
+    conn: &mut AnyConnection,
+    id: i64,
+    from: i64,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
     let changed = sqlx::query(
         "UPDATE playbook_runs SET step = step + 1, updated_at = $1 WHERE id = $2 AND step = $3 AND status = 'running'",
     )
@@ -295,7 +312,11 @@ pub async fn advance_step(conn: &mut AnyConnection, id: i64, from: i64, now: Dat
 }
 
 /// Records the run's approval cards.
-pub async fn set_cards(conn: &mut AnyConnection, id: i64, cards: &[CardRef]) -> Result<(), StoreError> {
+pub async fn set_cards(
+    conn: &mut AnyConnection,
+    id: i64,
+    cards: &[CardRef],
+) -> Result<(), StoreError> {
     sqlx::query("UPDATE playbook_runs SET cards = $1 WHERE id = $2")
         .bind(serde_json::to_string(cards).unwrap_or_default())
         .bind(id)
@@ -305,7 +326,12 @@ pub async fn set_cards(conn: &mut AnyConnection, id: i64, cards: &[CardRef]) -> 
 }
 
 /// Records the run's pull request.
-pub async fn set_pr(conn: &mut AnyConnection, id: i64, url: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+pub async fn set_pr(
+    conn: &mut AnyConnection,
+    id: i64,
+    url: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
     sqlx::query("UPDATE playbook_runs SET pr_url = $1, updated_at = $2 WHERE id = $3")
         .bind(url)
         .bind(millis(now))
@@ -337,7 +363,10 @@ pub async fn decide(
 }
 
 /// The decisions on a run, in order.
-pub async fn decisions<'e, E: Executor<'e, Database = Any>>(executor: E, id: i64) -> Result<Vec<Decision>, StoreError> {
+pub async fn decisions<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    id: i64,
+) -> Result<Vec<Decision>, StoreError> {
     let rows = sqlx::query("SELECT approver, decision, at FROM playbook_decisions WHERE run_id = $1 ORDER BY at, approver")
         .bind(id)
         .fetch_all(executor)
@@ -370,8 +399,15 @@ pub struct RunFilter {
 }
 
 /// Runs matching `filter`, newest first.
-pub async fn list<'e, E: Executor<'e, Database = Any>>(executor: E, filter: &RunFilter) -> Result<Vec<Run>, StoreError> {
-    let statuses: Vec<String> = filter.statuses.iter().map(|s| format!("'{}'", s.as_str())).collect();
+pub async fn list<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    filter: &RunFilter,
+) -> Result<Vec<Run>, StoreError> {
+    let statuses: Vec<String> = filter
+        .statuses
+        .iter()
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect();
     let status_clause = if statuses.is_empty() {
         String::new()
     } else {

@@ -90,6 +90,8 @@ struct IssueRec {
     created_at: String,
     closed_at: Option<String>,
     pull: Option<Pull>,
+    reviewers: Vec<String>,
+    auto_merge: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -287,14 +289,23 @@ impl FakeGitHub {
                 get(list_pulls).post(create_pull),
             )
             .route("/repos/{owner}/{repo}/pulls/{number}", get(get_pull))
+            .route(
+                "/repos/{owner}/{repo}/pulls/{number}/requested_reviewers",
+                post(request_reviewers),
+            )
             .route("/repos/{owner}/{repo}/installation", get(get_installation))
             .route(
                 "/app/installations/{id}/access_tokens",
                 post(create_installation_token),
             )
             .route_layer(middleware::from_fn_with_state(fake.clone(), gate));
+        // GitHub Enterprise serves GraphQL beside the REST API, at /api/graphql.
+        let graphql = Router::new()
+            .route("/api/graphql", post(graphql))
+            .route_layer(middleware::from_fn_with_state(fake.clone(), gate));
         let app = Router::new()
             .nest("/api/v3", routes)
+            .merge(graphql)
             .with_state(fake.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -323,6 +334,25 @@ impl FakeGitHub {
         repo.refs
             .insert(format!("refs/heads/{default_branch}"), sha);
         world.repos.insert(full_name.to_string(), repo);
+    }
+
+    /// Commits `content` to `path` on `branch` of `repo` (as a person would).
+    pub fn put_file(&self, repo: &str, branch: &str, path: &str, content: &str) {
+        let mut world = self.world();
+        let repo = world.repos.get_mut(repo).unwrap();
+        let head = repo.branch_head(branch).cloned().unwrap();
+        let mut tree = repo.commits[&head].tree.clone();
+        tree.insert(path.to_string(), content.to_string());
+        let sha = repo.commit(Some(&head), tree, &format!("Add {path}"));
+        repo.refs.insert(format!("refs/heads/{branch}"), sha);
+    }
+
+    /// The reviewers requested on pull request `number`, and whether
+    /// auto-merge is on.
+    pub fn review_state(&self, repo: &str, number: u64) -> (Vec<String>, bool) {
+        let world = self.world();
+        let issue = world.repos[repo].issue(number).unwrap();
+        (issue.reviewers.clone(), issue.auto_merge)
     }
 
     /// Accepts GitHub App `app_id`, whose private key has `public_key` (DER
@@ -571,6 +601,19 @@ impl FakeGitHub {
         );
         v["head"] = self.branch_json(repo, &pull.head);
         v["base"] = self.branch_json(repo, &pull.base);
+        v["node_id"] = json!(format!("PR_kwFake{}_{n}", repo.id));
+        v["requested_reviewers"] = json!(
+            issue
+                .reviewers
+                .iter()
+                .map(|r| self.user_json(r))
+                .collect::<Vec<_>>()
+        );
+        v["auto_merge"] = if issue.auto_merge {
+            json!({ "merge_method": "merge", "enabled_by": self.user_json("watchkeeper[bot]") })
+        } else {
+            Value::Null
+        };
         v
     }
 
@@ -650,6 +693,8 @@ fn new_issue(
         created_at: now(),
         closed_at: None,
         pull: None,
+        reviewers: Vec::new(),
+        auto_merge: false,
     }
 }
 
@@ -1354,5 +1399,68 @@ async fn create_installation_token(
             "permissions": { "issues": "write", "contents": "write", "pull_requests": "write" },
             "repository_selection": "all",
         }),
+    )
+}
+
+/// "Request reviewers for a pull request": 201 with the pull request.
+async fn request_reviewers(
+    State(fake): State<FakeGitHub>,
+    Path((owner, repo, number)): Path<(String, String, u64)>,
+    Json(body): Json<Value>,
+) -> Response {
+    let reviewers: Vec<String> = body["reviewers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.as_str().map(str::to_string))
+        .collect();
+    with_repo(&fake, &owner, &repo, |r| {
+        let issue = r
+            .issues
+            .iter_mut()
+            .find(|i| i.number == number && i.pull.is_some())?;
+        for reviewer in reviewers {
+            if !issue.reviewers.contains(&reviewer) {
+                issue.reviewers.push(reviewer);
+            }
+        }
+        let issue = r.issue(number)?.clone();
+        Some(github_json(StatusCode::CREATED, fake.pull_json(r, &issue)))
+    })
+    .flatten()
+    .unwrap_or_else(|| not_found("pulls/review-requests#request-reviewers-for-a-pull-request"))
+}
+
+/// GraphQL, only `enablePullRequestAutoMerge(input: { pullRequestId })`; as
+/// GitHub does, errors come back with status 200 in `errors`.
+async fn graphql(State(fake): State<FakeGitHub>, Json(body): Json<Value>) -> Response {
+    let query = body["query"].as_str().unwrap_or_default();
+    if !query.contains("enablePullRequestAutoMerge") {
+        return github_json(
+            StatusCode::OK,
+            json!({ "errors": [{ "message": "this fake answers enablePullRequestAutoMerge only" }] }),
+        );
+    }
+    let id = body["variables"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let mut world = fake.world();
+    for repo in world.repos.values_mut() {
+        let prefix = format!("PR_kwFake{}_", repo.id);
+        let Some(number) = id.strip_prefix(&prefix).and_then(|n| n.parse::<u64>().ok()) else {
+            continue;
+        };
+        if let Some(issue) = repo.issues.iter_mut().find(|i| i.number == number) {
+            issue.auto_merge = true;
+            return github_json(
+                StatusCode::OK,
+                json!({ "data": { "enablePullRequestAutoMerge": { "pullRequest": { "number": number, "autoMergeRequest": { "enabledAt": now() } } } } }),
+            );
+        }
+    }
+    github_json(
+        StatusCode::OK,
+        json!({ "data": null, "errors": [{ "type": "NOT_FOUND", "path": ["enablePullRequestAutoMerge"], "message": format!("Could not resolve to a node with the global id of '{id}'") }] }),
     )
 }

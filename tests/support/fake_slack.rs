@@ -480,6 +480,13 @@ async fn api(
                 return slack_json(json!({ "ok": false, "error": "message_not_found" }));
             };
             message.text = text.as_str().unwrap_or_default().to_string();
+            match body.get("blocks") {
+                Some(Value::String(s)) => {
+                    message.blocks = serde_json::from_str(s).unwrap_or(Value::Null)
+                }
+                Some(other) => message.blocks = other.clone(),
+                None => {}
+            }
             slack_json(json!({
                 "ok": true,
                 "channel": channel,

@@ -25,8 +25,11 @@ pub(super) struct Installations {
     app_id: u64,
     key: RsaKeyPair,
     rng: SystemRandom,
-    cache: tokio::sync::Mutex<HashMap<String, (Octocrab, DateTime<Utc>)>>,
+    cache: tokio::sync::Mutex<HashMap<String, Cached>>,
 }
+
+/// An owner's client, its installation token and when the token expires.
+type Cached = (Octocrab, String, DateTime<Utc>);
 
 #[derive(Deserialize)]
 struct Installation {
@@ -75,12 +78,22 @@ impl Installations {
 
     /// A client holding a valid installation token for `owner`.
     pub(super) async fn client(&self, owner: &str, name: &str) -> Result<Octocrab, ForgeError> {
+        self.credentials(owner, name).await.map(|(crab, _)| crab)
+    }
+
+    /// A client and its valid installation token for `owner` (the token, for
+    /// clients of other GitHub endpoints such as GraphQL).
+    pub(super) async fn credentials(
+        &self,
+        owner: &str,
+        name: &str,
+    ) -> Result<(Octocrab, String), ForgeError> {
         let now = Utc::now();
         let mut cache = self.cache.lock().await;
-        if let Some((crab, expires)) = cache.get(owner)
+        if let Some((crab, token, expires)) = cache.get(owner)
             && *expires - REFRESH_MARGIN > now
         {
-            return Ok(crab.clone());
+            return Ok((crab.clone(), token.clone()));
         }
         let app = client(&self.api_url, &self.jwt(now)?)?;
         let what = format!("the GitHub App's installation on {owner}/{name}");
@@ -99,8 +112,11 @@ impl Installations {
             .expires_at
             .unwrap_or(now + chrono::Duration::minutes(55));
         let crab = client(&self.api_url, &token.token)?;
-        cache.insert(owner.to_string(), (crab.clone(), expires));
-        Ok(crab)
+        cache.insert(
+            owner.to_string(),
+            (crab.clone(), token.token.clone(), expires),
+        );
+        Ok((crab, token.token))
     }
 }
 

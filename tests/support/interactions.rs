@@ -1,0 +1,79 @@
+//! Clicks and form submissions as Slack sends them to `/slack/interactivity`:
+//! the recorded payloads in `../shared/fixtures/real/slack/interactive/`
+//! with their user, channel and action fields overwritten, form-encoded as
+//! `payload=…` and signed.
+
+use super::{TestApp, fixture};
+use serde_json::{Value, json};
+
+impl TestApp {
+    /// `user` of `team` clicks the button `action_id` (value `value`) on the
+    /// message `message_ts` in `channel`; returns the HTTP status.
+    pub async fn click(
+        &self,
+        user: &str,
+        team: &str,
+        channel: &str,
+        message_ts: &str,
+        action_id: &str,
+        value: &str,
+    ) -> u16 {
+        let mut payload: Value = serde_json::from_str(&fixture(
+            "real/slack/interactive/block_actions_ephemeral_message_button.json",
+        ))
+        .unwrap();
+        payload["user"]["id"] = json!(user);
+        payload["user"]["team_id"] = json!(team);
+        payload["team"]["id"] = json!(team);
+        payload["container"] = json!({ "type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": false });
+        payload["channel"]["id"] = json!(channel);
+        payload["trigger_id"] = json!(format!("{:016x}.trigger", rand::random::<u64>()));
+        payload["response_url"] = json!(format!("{}/click-{user}", self.slack.response_base));
+        payload["actions"][0]["action_id"] = json!(action_id);
+        payload["actions"][0]["value"] = json!(value);
+        self.interact(&payload).await
+    }
+
+    /// `user` of `team` submits the form `callback_id` with `values`
+    /// (input id → text); returns the HTTP status.
+    pub async fn submit_form(
+        &self,
+        user: &str,
+        team: &str,
+        callback_id: &str,
+        private_metadata: &str,
+        values: &[(&str, &str)],
+    ) -> u16 {
+        let mut payload: Value = serde_json::from_str(&fixture(
+            "real/slack/interactive/view_submission_plain_text_input.json",
+        ))
+        .unwrap();
+        payload["user"]["id"] = json!(user);
+        payload["user"]["team_id"] = json!(team);
+        payload["team"]["id"] = json!(team);
+        payload["trigger_id"] = json!(format!("{:016x}.trigger", rand::random::<u64>()));
+        payload["view"]["callback_id"] = json!(callback_id);
+        payload["view"]["private_metadata"] = json!(private_metadata);
+        let mut state = serde_json::Map::new();
+        for (id, text) in values {
+            state.insert(
+                id.to_string(),
+                json!({ id.to_string(): { "type": "plain_text_input", "value": text } }),
+            );
+        }
+        payload["view"]["state"]["values"] = Value::Object(state);
+        self.interact(&payload).await
+    }
+
+    async fn interact(&self, payload: &Value) -> u16 {
+        let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
+        self.post_signed(
+            "/slack/interactivity",
+            "application/x-www-form-urlencoded",
+            body.as_bytes(),
+        )
+        .await
+        .status()
+        .as_u16()
+    }
+}
