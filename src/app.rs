@@ -301,6 +301,11 @@ impl Core {
                 default_forge: config.playbooks.forge.clone(),
             },
         ));
+        handlers.push(Arc::new(crate::playbooks::triggers::Triggered::new(
+            playbooks.clone(),
+            config.team.ops_channel.clone(),
+            catalog.clone(),
+        )));
         let checks = crate::catalog::checks::HttpChecks::new(
             catalog.clone(),
             config.catalog.debounce.as_chrono(),
@@ -349,7 +354,9 @@ impl Core {
             metrics.clone(),
             config.workers.poll.as_std(),
         );
-        workers.prepare(&schedules(config)).await?;
+        let mut defs = schedules(config);
+        defs.extend(crate::playbooks::triggers::schedules(&playbooks, config));
+        workers.prepare(&defs).await?;
         if config.catalog.run_checks {
             let mut work = crate::work::Work::new(store.clone(), runtime.clock.now());
             crate::catalog::checks::arm_all(&catalog, &mut work).await?;

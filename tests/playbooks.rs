@@ -784,3 +784,266 @@ on_both_backends!(
     values_cannot_escape_paths_or_alter_yaml,
     a_github_pull_request_is_opened_once_across_a_crash,
 );
+
+/// A PKI-like endpoint: records what it received; answers 202, or 500 with
+/// the credentials it was sent echoed back (as a careless server might).
+async fn pki() -> (String, Arc<std::sync::Mutex<Vec<(String, String, String)>>>) {
+    use axum::extract::{Path as UrlPath, State};
+    use axum::http::{HeaderMap, StatusCode};
+    type Seen = Arc<std::sync::Mutex<Vec<(String, String, String)>>>;
+    async fn renew(
+        State(seen): State<Seen>,
+        UrlPath(name): UrlPath<String>,
+        headers: HeaderMap,
+        body: String,
+    ) -> (StatusCode, String) {
+        let auth = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        seen.lock()
+            .unwrap()
+            .push((name.clone(), auth.clone(), body));
+        if name == "broken" {
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot renew with {auth}"),
+            )
+        } else {
+            (StatusCode::ACCEPTED, "{\"status\":\"renewing\"}".into())
+        }
+    }
+    let seen: Seen = Arc::default();
+    let router = axum::Router::new()
+        .route("/renew/{name}", axum::routing::post(renew))
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    (format!("http://{addr}"), seen)
+}
+
+const TOKEN: &str = "pki-token-7f3a9c";
+
+fn renew_playbook(base: &str) -> String {
+    format!(
+        r#"
+name: renew
+title: Renew a certificate
+parameters:
+  - {{ name: name, type: string, required: true, pattern: '[a-z-]+' }}
+requesters: {{ roles: [oncall] }}
+secrets: [WK_TEST_PKI_TOKEN]
+actions:
+  - http:
+      url: "{base}/renew/{{{{params.name}}}}"
+      headers: {{ Authorization: "Bearer {{{{secrets.WK_TEST_PKI_TOKEN}}}}" }}
+      body: '{{"certificate": "{{{{params.name}}}}", "run": {{{{run.id}}}}}}'
+      expect_status: [202]
+  - notify: {{ text: "Renewing {{{{params.name}}}}." }}
+"#
+    )
+}
+
+async fn http_actions_use_secrets_that_are_never_shown(db: Db) {
+    // The one place the secret exists: the environment.
+    // SAFETY: set once, before any thread of this test reads it; every test
+    // of this binary sets the same value.
+    unsafe { std::env::set_var("WK_TEST_PKI_TOKEN", TOKEN) };
+    let (base, seen) = pki().await;
+    let Some(pg) = Playground::start(db, &[("renew.yaml", &renew_playbook(&base))], "", None).await
+    else {
+        return;
+    };
+    let app = &pg.app;
+    for (id, name) in [(1, "ingress"), (2, "broken")] {
+        app.command("U0BEN", STAFF, "C0OPS", &format!("run renew name={name}"))
+            .await;
+        drain(app).await;
+        click(
+            app,
+            "U0DANA",
+            STAFF,
+            "C0OPS",
+            &card(app, "C0OPS", id),
+            "playbook.approve",
+            id,
+        )
+        .await;
+    }
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen[0].0, "ingress");
+    assert_eq!(
+        seen[0].1,
+        format!("Bearer {TOKEN}"),
+        "the endpoint got the real secret"
+    );
+    assert_eq!(seen[0].2, r#"{"certificate": "ingress", "run": 1}"#);
+    let ok = app.server.store().playbook_run(1).await.unwrap().unwrap();
+    assert_eq!(ok.status.as_str(), "succeeded", "{ok:?}");
+    let failed = app.server.store().playbook_run(2).await.unwrap().unwrap();
+    assert_eq!(failed.status.as_str(), "failed");
+    let why = failed.outcome.unwrap_or_default();
+    assert!(
+        why.contains("answered 500: cannot renew with Bearer [redacted]"),
+        "{why}"
+    );
+
+    // The dry run names the secret; nothing anyone can read holds its value.
+    let everything: String = app
+        .slack
+        .messages()
+        .iter()
+        .map(|m| format!("{} {}\n", m.text, m.blocks))
+        .collect();
+    assert!(
+        everything.contains("Authorization: Bearer [secret WK_TEST_PKI_TOKEN]"),
+        "{everything}"
+    );
+    assert!(
+        everything.contains("[redacted]"),
+        "the failure is reported: {everything}"
+    );
+    assert!(!everything.contains(TOKEN), "a secret reached Slack");
+    let audit = format!("{:?}", app.server.store().recent_audit(500).await.unwrap());
+    assert!(!audit.contains(TOKEN), "a secret reached the audit log");
+    let runs = format!(
+        "{:?}",
+        app.server
+            .store()
+            .playbook_runs(&Default::default())
+            .await
+            .unwrap()
+    );
+    assert!(!runs.contains(TOKEN), "a secret reached the runs table");
+    pg.app.stop().await;
+}
+
+on_both_backends!(http_actions_use_secrets_that_are_never_shown);
+
+/// A nightly capacity check that scales the pool back: requested by a
+/// schedule, it still needs a person's approval.
+const NIGHTLY: &str = r#"
+name: nightly-scale-down
+title: Scale the general pool down for the night
+requesters: { roles: [sre] }
+schedules:
+  - { name: evening, cron: "0 20 * * *", parameters: {} }
+actions:
+  - gitops:
+      repository: platform/gitops
+      files:
+        - path: clusters/acme-prod/node-pools/general.yaml
+          set: [{ at: spec.replicas, value: "2" }]
+      pull_request: { title: "Night capacity for acme-prod" }
+"#;
+
+async fn schedules_and_alerts_request_runs_that_wait_for_approval(db: Db) {
+    let Some(pg) = Playground::start(db, &[("nightly.yaml", NIGHTLY)], "", None).await else {
+        return;
+    };
+    let app = &pg.app;
+    // 20:00 in Berlin is 19:00 UTC; the clock starts at 09:00 UTC.
+    app.advance(Duration::hours(10)).await;
+    drain(app).await;
+    let run = app
+        .server
+        .store()
+        .playbook_run(1)
+        .await
+        .unwrap()
+        .expect("requested by the schedule");
+    assert_eq!(
+        (run.requested_by.as_str(), run.trigger.as_str()),
+        ("watchkeeper", "schedule:evening")
+    );
+    let plan_timer = app
+        .server
+        .store()
+        .timer_state("playbook-run:1:plan")
+        .await
+        .unwrap();
+    assert_eq!(run.status.as_str(), "awaiting_approval", "{plan_timer:?}");
+    app.advance(Duration::hours(1)).await;
+    assert_eq!(
+        git(&pg.gitops(), &["branch", "--list"]).trim(),
+        "* main",
+        "not without approval"
+    );
+
+    // An alert requests the restart; Alertmanager repeating it requests nothing more.
+    let mut delivery: Value = serde_json::from_str(&support::fixture(
+        "real/alertmanager/v4_firing_demoalert_captured_am0.21_raw.json",
+    ))
+    .unwrap();
+    delivery["alerts"][0]["labels"] = serde_json::json!({
+        "alertname": "CheckoutPodsStuck", "namespace": "checkout", "deployment": "checkout-api", "severity": "critical"
+    });
+    for _ in 0..2 {
+        let response = app
+            .http
+            .post(format!("{}/webhooks/alertmanager", app.base))
+            .json(&delivery)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        drain(app).await;
+    }
+    let runs = app
+        .server
+        .store()
+        .playbook_runs(&Default::default())
+        .await
+        .unwrap();
+    let alerted: Vec<_> = runs
+        .iter()
+        .filter(|r| r.trigger == "alert:CheckoutPodsStuck")
+        .collect();
+    assert_eq!(alerted.len(), 1, "{runs:?}");
+    assert_eq!(alerted[0].playbook, "restart-workload");
+    let plan_timer = app
+        .server
+        .store()
+        .timer_state(&format!("playbook-run:{}:plan", alerted[0].id))
+        .await
+        .unwrap();
+    assert_eq!(
+        alerted[0].status.as_str(),
+        "awaiting_approval",
+        "{plan_timer:?}"
+    );
+    assert_eq!(alerted[0].params["namespace"], "checkout");
+    let card = card(app, "C0OPS", alerted[0].id);
+    assert!(
+        card.blocks
+            .to_string()
+            .contains("Watchkeeper (alert:CheckoutPodsStuck)"),
+        "{}",
+        card.blocks
+    );
+    assert_eq!(buttons(&card), ["Approve", "Reject"]);
+    // Anyone allowed may approve: the requester is Watchkeeper, not a person.
+    click(
+        app,
+        "U0DANA",
+        STAFF,
+        "C0OPS",
+        &self::card(app, "C0OPS", 1),
+        "playbook.approve",
+        1,
+    )
+    .await;
+    let branch = git(&pg.gitops(), &["branch", "--list"]);
+    assert!(
+        branch.contains("watchkeeper/nightly-scale-down-1"),
+        "{branch}"
+    );
+    pg.app.stop().await;
+}
+
+on_both_backends!(schedules_and_alerts_request_runs_that_wait_for_approval);

@@ -72,6 +72,8 @@ pub struct Alert {
     pub starts_at: Option<DateTime<Utc>>,
     /// Where it came from (Prometheus graph link), if absolute.
     pub link: Option<String>,
+    /// Its labels, as sent (playbook alert triggers read them).
+    pub labels: BTreeMap<String, String>,
 }
 
 /// A parsed delivery.
@@ -176,6 +178,7 @@ pub fn parse(body: &[u8], config: &AlertmanagerConfig) -> Result<Delivery, Alert
                     .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
                     .map(|t| t.to_utc()),
                 link,
+                labels: raw.labels.clone(),
             }
         })
         .collect();

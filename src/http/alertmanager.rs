@@ -66,6 +66,7 @@ pub async fn webhook(State(state): State<HttpState>, headers: HeaderMap, body: B
         }
         tx.commit().await?;
         env.catalog.sync(&store).await?;
+        crate::playbooks::triggers::on_alerts(&store, &env.playbooks, &delivery, now).await?;
         Ok::<_, crate::store::StoreError>((matched, unmatched))
     }
     .await;

@@ -23,6 +23,7 @@ pub mod plan;
 pub mod render;
 pub mod runs;
 pub mod service;
+pub mod triggers;
 mod verbs;
 pub mod yaml_edit;
 

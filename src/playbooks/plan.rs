@@ -24,7 +24,7 @@ pub struct Plan {
 
 /// One action, rendered.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "action", rename_all = "snake_case")]
 pub enum Step {
     /// A pull request.
     Gitops(GitopsStep),
@@ -444,6 +444,21 @@ pub fn run_context(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_step_survives_the_store() {
+        let kube = Step::Kubernetes(KubeStep {
+            cluster: "acme-prod".into(),
+            namespace: "shop".into(),
+            kind: WorkloadKind::Deployment,
+            name: "checkout".into(),
+            operation: KubeOperation::Restart,
+            replicas: None,
+        });
+        let plan = Plan { steps: vec![kube] };
+        let stored = serde_json::to_value(&plan).unwrap();
+        assert_eq!(serde_json::from_value::<Plan>(stored).unwrap(), plan);
+    }
 
     #[test]
     fn shapes_differ_when_keys_are_added() {
