@@ -15,6 +15,7 @@ pub mod cards;
 pub mod config;
 pub mod effects;
 pub mod handlers;
+pub mod handoff;
 mod listener;
 pub mod load;
 pub mod model;
