@@ -37,6 +37,11 @@ const SQLITE: Files = &[
         "health notices",
         include_str!("../../migrations/sqlite/0005_health_notices.sql"),
     ),
+    (
+        9,
+        "kube watch",
+        include_str!("../../migrations/sqlite/0009_kube_watch.sql"),
+    ),
 ];
 
 const POSTGRES: Files = &[
@@ -64,6 +69,11 @@ const POSTGRES: Files = &[
         5,
         "health notices",
         include_str!("../../migrations/postgres/0005_health_notices.sql"),
+    ),
+    (
+        9,
+        "kube watch",
+        include_str!("../../migrations/postgres/0009_kube_watch.sql"),
     ),
 ];
 

@@ -14,6 +14,7 @@ pub mod postmortems;
 pub mod timeline;
 pub mod timers;
 pub mod tx;
+pub mod watch;
 
 pub use tx::{Tx, Wake, Wakers};
 
