@@ -279,7 +279,7 @@ async fn a_subscribed_channel_hears_each_lasting_change_once_and_red_again_hourl
 
 async fn a_watcher_observation_is_recorded_once_and_a_rollout_joins_the_history(db: Db) {
     use watchkeeper::catalog::health::Rag;
-    use watchkeeper::catalog::observe::{Observation, record};
+    use watchkeeper::catalog::observe::{Observation, Rollout, record};
     let Some(app) = TestApp::spawn_virtual(db, monday_morning()).await else {
         return;
     };
@@ -291,7 +291,11 @@ async fn a_watcher_observation_is_recorded_once_and_a_rollout_joins_the_history(
         source: "kube:acme-prod:node/worker-1".into(),
         rag,
         reason: reason.into(),
-        change: change.map(str::to_string),
+        rollout: change.map(|text| Rollout {
+            revision: text.rsplit(' ').next().unwrap_or_default().to_string(),
+            text: text.to_string(),
+            new_object: true,
+        }),
         at: app.clock.now(),
     };
     let not_ready = seen(Some(Rag::Red), "node worker-1 is NotReady", None);
@@ -320,6 +324,10 @@ async fn a_watcher_observation_is_recorded_once_and_a_rollout_joins_the_history(
         Some("rollout of ingress-nginx 1.11.2"),
     );
     assert!(record(&catalog, &store, debounce, &rollout).await.unwrap());
+    assert!(
+        !record(&catalog, &store, debounce, &rollout).await.unwrap(),
+        "the same revision again is not a second rollout"
+    );
     let gone = seen(None, "node worker-1 is gone", None);
     assert!(record(&catalog, &store, debounce, &gone).await.unwrap());
     let after = text(

@@ -40,13 +40,18 @@ async fn new_wording_applies_after_a_reload_and_a_broken_file_changes_nothing() 
 
     let before = app.command("U0SAM", "T0STAFF", "C0OPS", "whoami").await;
     assert!(text_of(&before).starts_with("You are"), "{before}");
-    app.server.reload(&app.settings).unwrap();
+    app.server.reload(&app.settings).await.unwrap();
     let after = app.command("U0SAM", "T0STAFF", "C0OPS", "whoami").await;
     assert!(text_of(&after).starts_with("Hello <@U0SAM>"), "{after}");
 
     // A broken template is refused with a reason; the running wording stays.
     std::fs::write(&whoami, original.replace("{{user}}", "{{#if user}")).unwrap();
-    let err = app.server.reload(&app.settings).unwrap_err().to_string();
+    let err = app
+        .server
+        .reload(&app.settings)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("whoami"), "{err}");
     let still = app.command("U0SAM", "T0STAFF", "C0OPS", "whoami").await;
     assert!(text_of(&still).starts_with("Hello <@U0SAM>"), "{still}");

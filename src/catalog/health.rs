@@ -269,6 +269,26 @@ impl HealthBook {
             .unwrap_or_default()
     }
 
+    /// Every (component, source) whose source starts with `prefix` (what a
+    /// watcher recorded, e.g. `kube:acme-prod:`).
+    pub fn sources_with_prefix(&self, prefix: &str) -> Vec<(ComponentId, String)> {
+        self.inputs
+            .iter()
+            .enumerate()
+            .flat_map(|(ix, inputs)| {
+                inputs
+                    .iter()
+                    .filter(|i| i.source.starts_with(prefix))
+                    .map(move |i| {
+                        (
+                            self.catalog.component(ix as Ix).id.clone(),
+                            i.source.clone(),
+                        )
+                    })
+            })
+            .collect()
+    }
+
     /// The rolled-up colour of `id`, without reasons (cheap).
     pub fn rag(&self, id: &ComponentId) -> Option<Rag> {
         self.catalog.ix(id).map(|ix| self.rolled[ix as usize])

@@ -442,6 +442,8 @@ fn check(file: &str, config: &Config) -> Result<(), ConfigError> {
             "must be at least 1m (forges rate-limit us)".into(),
         ));
     }
+    crate::catalog::kubernetes::config::check(&config.catalog.clusters, &config.customers)
+        .map_err(|problem| invalid(problem.field, problem.message))?;
     for (role, members) in &config.roles {
         if members.users.is_empty() && members.usergroups.is_empty() {
             return Err(invalid(

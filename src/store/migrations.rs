@@ -42,6 +42,11 @@ const SQLITE: Files = &[
         "playbook runs",
         include_str!("../../migrations/sqlite/0008_playbook_runs.sql"),
     ),
+    (
+        9,
+        "kube watch",
+        include_str!("../../migrations/sqlite/0009_kube_watch.sql"),
+    ),
 ];
 
 const POSTGRES: Files = &[
@@ -74,6 +79,11 @@ const POSTGRES: Files = &[
         8,
         "playbook runs",
         include_str!("../../migrations/postgres/0008_playbook_runs.sql"),
+    ),
+    (
+        9,
+        "kube watch",
+        include_str!("../../migrations/postgres/0009_kube_watch.sql"),
     ),
 ];
 

@@ -15,6 +15,7 @@ pub mod postmortems;
 pub mod timeline;
 pub mod timers;
 pub mod tx;
+pub mod watch;
 
 pub use tx::{Tx, Wake, Wakers};
 
