@@ -301,6 +301,12 @@ impl Core {
                 authorizer,
                 ops_channel: config.team.ops_channel.clone(),
                 default_forge: config.playbooks.forge.clone(),
+                clusters: config
+                    .catalog
+                    .clusters
+                    .iter()
+                    .map(|c| c.name.clone())
+                    .collect(),
             },
         ));
         handlers.push(Arc::new(crate::playbooks::triggers::Triggered::new(
@@ -340,6 +346,9 @@ impl Core {
         )
         .sink::<SlackEffect>(slack)
         .sink::<ForgeEffect>(Arc::new(ForgeSink::new(forges)))
+        .sink::<crate::playbooks::effects::KubeEffect>(Arc::new(
+            crate::playbooks::effects::KubeSink::new(clusters_of(&loaded)),
+        ))
         .sink::<crate::playbooks::effects::HttpEffect>(Arc::new(
             crate::playbooks::effects::HttpSink::from_env().map_err(|e| {
                 AppError::Playbooks(format!("cannot set up the HTTP client of playbooks: {e}"))
@@ -922,6 +931,8 @@ pub fn check(settings: &Settings) -> Result<String, AppError> {
     let warnings: String = catalog
         .warnings
         .iter()
+        .map(ToString::to_string)
+        .chain(playbooks.warnings().map(ToString::to_string))
         .map(|w| format!("\nwarning: {w}"))
         .collect();
     Ok(format!(

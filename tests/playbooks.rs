@@ -68,8 +68,19 @@ impl Playground {
         tail: &str,
         faults: Option<Arc<dyn Faults>>,
     ) -> Option<Self> {
+        Self::start_edited(db, extra, tail, faults, |text| text).await
+    }
+
+    /// Like `start`, with the configuration text edited first.
+    async fn start_edited(
+        db: Db,
+        extra: &[(&str, &str)],
+        tail: &str,
+        faults: Option<Arc<dyn Faults>>,
+        edit: impl FnOnce(String) -> String,
+    ) -> Option<Self> {
         let dir = tempfile::tempdir().unwrap();
-        let text = config(dir.path(), extra, tail);
+        let text = edit(config(dir.path(), extra, tail));
         let app = TestApp::spawn_virtual_with(
             db,
             monday_morning(),
@@ -1047,3 +1058,145 @@ async fn schedules_and_alerts_request_runs_that_wait_for_approval(db: Db) {
 }
 
 on_both_backends!(schedules_and_alerts_request_runs_that_wait_for_approval);
+
+const SCALE_DEPLOYMENT: &str = r#"
+name: scale-deployment
+title: Scale a deployment
+parameters:
+  - { name: deployment, type: string, required: true, pattern: '[a-z0-9-]+' }
+  - { name: replicas, type: integer, required: true, min: 0, max: 20 }
+requesters: { roles: [oncall] }
+approval: { roles: [sre] }
+actions:
+  - kubernetes:
+      cluster: acme-prod
+      kind: deployment
+      namespace: checkout
+      name: "{{params.deployment}}"
+      operation: scale
+      replicas: "{{params.replicas}}"
+"#;
+
+async fn kubernetes_actions_restart_and_scale_through_the_api(db: Db) {
+    let kube = support::fake_kube::FakeKube::start().await;
+    let mut deployment = support::fake_kube::fixture_json("deployment_healthy_rolled_out.json");
+    deployment["metadata"]["name"] = "checkout-api".into();
+    deployment["metadata"]["namespace"] = "checkout".into();
+    kube.put_json(deployment);
+    let kubeconfig_dir = tempfile::tempdir().unwrap();
+    let kubeconfig = kube.kubeconfig(kubeconfig_dir.path(), "acme-prod");
+    let clusters = format!(
+        "\ncatalog:\n  clusters:\n    - {{ name: acme-prod, kubeconfig: '{}', tenant: acme }}\n",
+        kubeconfig.display()
+    );
+    let Some(pg) =
+        Playground::start_edited(db, &[("scale.yaml", SCALE_DEPLOYMENT)], "", None, |text| {
+            text.replacen("\ncatalog:\n", &clusters, 1)
+        })
+        .await
+    else {
+        return;
+    };
+    let app = &pg.app;
+    let object = || {
+        kube.object("apps/v1", "Deployment", "checkout", "checkout-api")
+            .unwrap()
+    };
+
+    // A customer asks for a restart of their checkout; on-call approves.
+    let reply = app
+        .command("U9EXT", "T9ACME", "C0ACME", "run restart-workload component=acme-checkout-api namespace=checkout deployment=checkout-api")
+        .await;
+    assert!(text_of(&reply).contains("*run #1*"), "{reply}");
+    drain(app).await;
+    let dry_run = thread(app, "C0ACME").join("\n");
+    assert!(
+        dry_run.contains(
+            "rollout restart (pods replaced one by one) of deployment `checkout/checkout-api`"
+        ),
+        "{dry_run}"
+    );
+    assert!(
+        object()["spec"]["template"]["metadata"]["annotations"].is_null(),
+        "not before approval"
+    );
+    click(
+        app,
+        "U0BEN",
+        STAFF,
+        "C0OPS",
+        &card(app, "C0OPS", 1),
+        "playbook.approve",
+        1,
+    )
+    .await;
+    let stamped = object()["spec"]["template"]["metadata"]["annotations"].clone();
+    assert_eq!(
+        stamped["kubectl.kubernetes.io/restartedAt"], "2026-03-02T09:00:20Z",
+        "{stamped}"
+    );
+    assert_eq!(stamped["watchkeeper.dev/playbook-run"], "1");
+    let run = app.server.store().playbook_run(1).await.unwrap().unwrap();
+    assert_eq!(run.status.as_str(), "succeeded", "{run:?}");
+    assert!(
+        thread(app, "C0ACME")
+            .join("\n")
+            .contains("watch `/wk status acme-checkout-api`")
+    );
+
+    // Scale, through the scale subresource.
+    app.command(
+        "U0BEN",
+        STAFF,
+        "C0OPS",
+        "run scale-deployment deployment=checkout-api replicas=5",
+    )
+    .await;
+    drain(app).await;
+    click(
+        app,
+        "U0DANA",
+        STAFF,
+        "C0OPS",
+        &card(app, "C0OPS", 2),
+        "playbook.approve",
+        2,
+    )
+    .await;
+    assert_eq!(object()["spec"]["replicas"], 5);
+    let requests = kube.requests();
+    assert!(
+        requests.iter().any(|r| r
+            .starts_with("PATCH /apis/apps/v1/namespaces/checkout/deployments/checkout-api/scale")),
+        "{requests:#?}"
+    );
+    // A workload that is not there fails the run with the reason.
+    app.command(
+        "U0BEN",
+        STAFF,
+        "C0OPS",
+        "run scale-deployment deployment=nothing replicas=1",
+    )
+    .await;
+    drain(app).await;
+    click(
+        app,
+        "U0DANA",
+        STAFF,
+        "C0OPS",
+        &card(app, "C0OPS", 3),
+        "playbook.approve",
+        3,
+    )
+    .await;
+    let run = app.server.store().playbook_run(3).await.unwrap().unwrap();
+    assert_eq!(run.status.as_str(), "failed");
+    assert!(
+        run.outcome
+            .unwrap_or_default()
+            .contains("deployment checkout/nothing in acme-prod does not exist")
+    );
+    pg.app.stop().await;
+}
+
+on_both_backends!(kubernetes_actions_restart_and_scale_through_the_api);

@@ -3,7 +3,6 @@
 use crate::auth::Role;
 use crate::config::HumanDuration;
 use serde::Deserialize;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// Where playbooks come from and the defaults their rules fall back on.
@@ -22,9 +21,9 @@ pub struct PlaybooksConfig {
     /// A repository of the embedded git forge created on first use with
     /// these files, so a console user's run has manifests to change.
     pub seed: Option<SeedConfig>,
-    /// Clusters that `kubernetes` actions (and the `Playbook` custom
-    /// resources) are reached in.
-    pub kubernetes: KubernetesConfig,
+    /// Also read `Playbook` custom resources from this cluster (a name
+    /// under `catalog.clusters`; all namespaces its credentials may list).
+    pub resources_from: Option<String>,
 }
 
 impl Default for PlaybooksConfig {
@@ -35,7 +34,7 @@ impl Default for PlaybooksConfig {
             approvers: vec![Role::Sre],
             expires: HumanDuration::from_secs(24 * 3600),
             seed: None,
-            kubernetes: KubernetesConfig::default(),
+            resources_from: None,
         }
     }
 }
@@ -48,26 +47,4 @@ pub struct SeedConfig {
     pub repository: String,
     /// A folder whose files become the first commit (relative to the configuration file).
     pub from: PathBuf,
-}
-
-/// Kubernetes clusters for playbooks.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct KubernetesConfig {
-    /// Clusters by the name actions use.
-    pub clusters: BTreeMap<String, ClusterConfig>,
-    /// Read `Playbook` custom resources from this cluster (all namespaces
-    /// the service account may list).
-    pub playbooks_from: Option<String>,
-}
-
-/// How to reach one cluster.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ClusterConfig {
-    /// The API server (tests point it at a fake). Without it: the pod's own
-    /// service account when running in the cluster, else `context`.
-    pub api_url: Option<String>,
-    /// A kubeconfig context.
-    pub context: Option<String>,
 }

@@ -8,6 +8,13 @@
 //! are not idempotent in general, so the run fails with a sentence saying to
 //! check and request again. Connection failures (nothing was sent), 429 and
 //! 503 are retried.
+//!
+//! Kubernetes: through kube, to the clusters of `catalog.clusters`. Both
+//! changes are idempotent — a merge patch of `spec.replicas` on the `scale`
+//! subresource, and of the pod template's `kubectl.kubernetes.io/restartedAt`
+//! annotation with the time the step started (what `kubectl rollout restart`
+//! does) — so an attempt in doubt is simply repeated: the second patch
+//! changes nothing and starts no second rollout.
 
 use super::plan::{HttpStep, KubeStep};
 use super::render;
@@ -44,6 +51,8 @@ pub struct KubeEffect {
     pub run: i64,
     /// The change.
     pub change: KubeStep,
+    /// When the step started: the restart stamp, the same on every attempt.
+    pub at: chrono::DateTime<chrono::Utc>,
 }
 
 impl Effect for KubeEffect {
@@ -182,6 +191,141 @@ impl Sink for HttpSink {
             match serde_json::from_value::<HttpEffect>(item.payload.clone()) {
                 Ok(effect) => self.call(&effect, item.in_doubt).await,
                 Err(err) => Delivery::Failed(format!("unreadable HTTP effect: {err}")),
+            }
+        })
+    }
+}
+
+/// Delivers [`KubeEffect`]s to the configured clusters.
+pub struct KubeSink {
+    clusters: Vec<crate::catalog::kubernetes::config::ClusterConfig>,
+    clients: tokio::sync::Mutex<std::collections::HashMap<String, kube::Client>>,
+}
+
+impl KubeSink {
+    /// A sink for `clusters` (connected on first use).
+    pub fn new(clusters: Vec<crate::catalog::kubernetes::config::ClusterConfig>) -> Self {
+        Self {
+            clusters,
+            clients: tokio::sync::Mutex::default(),
+        }
+    }
+
+    async fn client(&self, name: &str) -> Result<kube::Client, Delivery> {
+        let mut clients = self.clients.lock().await;
+        if let Some(client) = clients.get(name) {
+            return Ok(client.clone());
+        }
+        let Some(cluster) = self.clusters.iter().find(|c| c.name == name) else {
+            return Err(Delivery::Failed(format!(
+                "the cluster `{name}` is not under catalog.clusters"
+            )));
+        };
+        let client = crate::catalog::kubernetes::config::connect(cluster)
+            .await
+            .map_err(|e| Delivery::Failed(format!("cannot reach cluster `{name}`: {e}")))?;
+        clients.insert(name.to_string(), client.clone());
+        Ok(client)
+    }
+
+    async fn apply(&self, effect: &KubeEffect) -> Delivery {
+        use super::model::{KubeOperation, WorkloadKind};
+        use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+        use kube::api::{Api, Patch, PatchParams};
+        let change = &effect.change;
+        let client = match self.client(&change.cluster).await {
+            Ok(client) => client,
+            Err(delivery) => return delivery,
+        };
+        let params = PatchParams::default();
+        let what = format!(
+            "{} {}/{} in {}",
+            match change.kind {
+                WorkloadKind::Deployment => "deployment",
+                WorkloadKind::Statefulset => "statefulset",
+            },
+            change.namespace,
+            change.name,
+            change.cluster
+        );
+        let result = match change.operation {
+            KubeOperation::Scale => {
+                let patch = Patch::Merge(json!({ "spec": { "replicas": change.replicas } }));
+                match change.kind {
+                    WorkloadKind::Deployment => {
+                        Api::<Deployment>::namespaced(client, &change.namespace)
+                            .patch_scale(&change.name, &params, &patch)
+                            .await
+                    }
+                    WorkloadKind::Statefulset => {
+                        Api::<StatefulSet>::namespaced(client, &change.namespace)
+                            .patch_scale(&change.name, &params, &patch)
+                            .await
+                    }
+                }
+                .map(|scale| json!({ "replicas": scale.spec.and_then(|s| s.replicas) }))
+            }
+            KubeOperation::Restart => {
+                let stamp = effect.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                let patch = Patch::Merge(
+                    json!({ "spec": { "template": { "metadata": { "annotations": {
+                    "kubectl.kubernetes.io/restartedAt": stamp,
+                    "watchkeeper.dev/playbook-run": effect.run.to_string(),
+                } } } } }),
+                );
+                match change.kind {
+                    WorkloadKind::Deployment => {
+                        Api::<Deployment>::namespaced(client, &change.namespace)
+                            .patch(&change.name, &params, &patch)
+                            .await
+                            .map(|_| ())
+                    }
+                    WorkloadKind::Statefulset => {
+                        Api::<StatefulSet>::namespaced(client, &change.namespace)
+                            .patch(&change.name, &params, &patch)
+                            .await
+                            .map(|_| ())
+                    }
+                }
+                .map(|()| json!({ "restarted_at": stamp }))
+            }
+        };
+        match result {
+            Ok(result) => Delivery::Done(result),
+            Err(kube::Error::Api(status)) => match status.code {
+                404 => Delivery::Failed(format!("{what} does not exist")),
+                401 | 403 => Delivery::Failed(format!(
+                    "Kubernetes refused to change {what} ({}); check Watchkeeper's RBAC (deploy/kubernetes/base/rbac.yaml)",
+                    status.message
+                )),
+                409 | 429 | 500..=599 => Delivery::Retry {
+                    after: None,
+                    in_doubt: true,
+                    reason: format!(
+                        "Kubernetes answered {} for {what}: {}",
+                        status.code, status.message
+                    ),
+                },
+                code => Delivery::Failed(format!(
+                    "Kubernetes refused to change {what} ({code}): {}",
+                    status.message
+                )),
+            },
+            Err(err) => Delivery::Retry {
+                after: None,
+                in_doubt: true,
+                reason: format!("cannot reach cluster `{}`: {err}", change.cluster),
+            },
+        }
+    }
+}
+
+impl Sink for KubeSink {
+    fn deliver<'a>(&'a self, item: &'a OutboxItem) -> BoxFuture<'a, Delivery> {
+        Box::pin(async move {
+            match serde_json::from_value::<KubeEffect>(item.payload.clone()) {
+                Ok(effect) => self.apply(&effect).await,
+                Err(err) => Delivery::Failed(format!("unreadable Kubernetes effect: {err}")),
             }
         })
     }

@@ -50,6 +50,8 @@ pub struct Shared {
     pub ops_channel: ChannelId,
     /// The forge of `gitops` actions that name none.
     pub default_forge: String,
+    /// The clusters `kubernetes` actions may reach (`catalog.clusters`).
+    pub clusters: Vec<String>,
 }
 
 /// The job's timer handlers.
@@ -124,13 +126,20 @@ impl Prepare {
                 Err(err) => return Err(HandlerError::Retry(err.to_string())),
             }
         }
-        Ok(plan::build(
-            &playbook,
-            &shared.default_forge,
-            &context,
-            &params,
-            &reads,
-        ))
+        let plan = plan::build(&playbook, &shared.default_forge, &context, &params, &reads);
+        if let Ok(plan) = &plan {
+            for step in &plan.steps {
+                if let Step::Kubernetes(k) = step
+                    && !shared.clusters.contains(&k.cluster)
+                {
+                    return Ok(Err(format!(
+                        "the cluster `{}` is not under catalog.clusters",
+                        k.cluster
+                    )));
+                }
+            }
+        }
+        Ok(plan)
     }
 
     async fn ask_for_approval(
@@ -578,6 +587,7 @@ impl Execute {
                 let effect = effects::KubeEffect {
                     run: run.id,
                     change: k.clone(),
+                    at: work.now(),
                 };
                 work.effect_then(&key, &effect, follow_up()).await?;
                 Ok(true)

@@ -54,6 +54,8 @@ pub struct Playbook {
     pub approvals: u32,
     /// How long a request waits.
     pub expires: chrono::Duration,
+    /// What `watchkeeper check` warns about (it still loads).
+    pub warnings: Vec<PlaybookError>,
 }
 
 impl Playbook {
@@ -123,6 +125,11 @@ impl Library {
     /// True when there are none.
     pub fn is_empty(&self) -> bool {
         self.playbooks.is_empty()
+    }
+
+    /// What `watchkeeper check` warns about, `file:line: problem`.
+    pub fn warnings(&self) -> impl Iterator<Item = &PlaybookError> {
+        self.playbooks.values().flat_map(|p| p.warnings.iter())
     }
 }
 
@@ -320,6 +327,7 @@ pub fn check(
     cx: &Context<'_>,
 ) -> Result<Playbook, Vec<PlaybookError>> {
     let mut p = Problems::default();
+    let mut warnings: Vec<(Vec<String>, String)> = Vec::new();
     let name_ok = !spec.name.is_empty()
         && spec.name.len() <= 60
         && spec.name.starts_with(|c: char| c.is_ascii_lowercase())
@@ -669,14 +677,22 @@ pub fn check(
                 }
             }
             Action::Kubernetes(k) => {
-                if !settings.kubernetes.clusters.contains_key(&k.cluster) {
-                    p.add_at(
-                        &at("cluster"),
+                if !cx
+                    .config
+                    .catalog
+                    .clusters
+                    .iter()
+                    .any(|c| c.name == k.cluster)
+                {
+                    // Playbooks are shared between installations: a missing
+                    // cluster is a warning here and a failed dry run there.
+                    warnings.push((
+                        at("cluster"),
                         format!(
-                            "`{}` is not a cluster under playbooks.kubernetes.clusters",
+                            "`{}` is not a cluster under catalog.clusters; runs of this playbook fail until it is",
                             k.cluster
                         ),
-                    );
+                    ));
                 }
                 p.render(&at("namespace"), "namespace", &k.namespace, &sample);
                 p.render(&at("name"), "name", &k.name, &sample);
@@ -749,6 +765,13 @@ pub fn check(
             approvers,
             approvals,
             expires,
+            warnings: warnings
+                .into_iter()
+                .map(|(path, message)| {
+                    let refs: Vec<&str> = path.iter().map(String::as_str).collect();
+                    error(source, text.map(|t| locate(t, &refs)).unwrap_or(1), message)
+                })
+                .collect(),
         });
     }
     Err(p

@@ -21,7 +21,8 @@
 //!   status, as the API server sends it, and the stream ends;
 //!   `resourceVersion=0` starts with synthetic `ADDED` events for what exists.
 //! - `GET /version`. Requests need `Authorization: Bearer` [`TOKEN`] (else
-//!   `401`); other methods answer `405` (extend here for patches).
+//!   `401`); `PATCH` is served by `writes` (merge patches of an object and of
+//!   its `scale` subresource); other methods answer `405`.
 //! - Failure modes: [`FakeKube::drop_watches`] ends open watches (the
 //!   connection stays up), [`FakeKube::stop`] takes the server away
 //!   (connections refused) and [`FakeKube::start_again`] brings it back on
@@ -44,6 +45,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+
+mod writes;
 
 /// The bearer token the fake accepts.
 pub const TOKEN: &str = "fake-kube-token";
@@ -112,6 +115,76 @@ struct Shared {
 impl Shared {
     fn world(&self) -> std::sync::MutexGuard<'_, World> {
         self.world.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Creates or replaces an object given as the API's JSON; a write of the
+    /// fake's API and of tests alike.
+    fn put_json(&self, mut object: Value) -> u64 {
+        let mut world = self.world();
+        let api_version = object["apiVersion"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let kind = object["kind"].as_str().unwrap_or_default().to_string();
+        let ty = world
+            .type_by_kind(&api_version, &kind)
+            .unwrap_or_else(|| panic!("fake kube: {api_version} {kind} is not registered"));
+        let namespaced = world.types[ty].namespaced;
+        let name = object["metadata"]["name"]
+            .as_str()
+            .expect("fake kube: an object needs metadata.name")
+            .to_string();
+        let namespace = if namespaced {
+            object["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or("default")
+                .to_string()
+        } else {
+            String::new()
+        };
+        world.version += 1;
+        let version = world.version;
+        let key = (ty, namespace.clone(), name);
+        let spec = object["spec"].clone();
+        let metadata = &mut object["metadata"];
+        if namespaced {
+            metadata["namespace"] = namespace.clone().into();
+        }
+        metadata["resourceVersion"] = version.to_string().into();
+        let event = match world.objects.get(&key) {
+            Some(old) => {
+                metadata["uid"] = old["metadata"]["uid"].clone();
+                metadata["creationTimestamp"] = old["metadata"]["creationTimestamp"].clone();
+                let generation = old["metadata"]["generation"].as_i64().unwrap_or(1);
+                metadata["generation"] = if old["spec"] == spec {
+                    generation
+                } else {
+                    generation + 1
+                }
+                .into();
+                "MODIFIED"
+            }
+            None => {
+                metadata["uid"] = format!("00000000-0000-4000-8000-{version:012}").into();
+                metadata["creationTimestamp"] = chrono::Utc::now()
+                    .format("%Y-%m-%dT%H:%M:%SZ")
+                    .to_string()
+                    .into();
+                metadata["generation"] = 1.into();
+                "ADDED"
+            }
+        };
+        world.objects.insert(key, object.clone());
+        world.log.push(Change {
+            version,
+            ty,
+            namespace,
+            event,
+            object,
+        });
+        drop(world);
+        self.written.send_replace(version);
+        version
     }
 }
 
@@ -213,72 +286,8 @@ impl FakeKube {
     }
 
     /// Creates or replaces an object given as the API's JSON (a fixture).
-    pub fn put_json(&self, mut object: Value) -> u64 {
-        let mut world = self.shared.world();
-        let api_version = object["apiVersion"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let kind = object["kind"].as_str().unwrap_or_default().to_string();
-        let ty = world
-            .type_by_kind(&api_version, &kind)
-            .unwrap_or_else(|| panic!("fake kube: {api_version} {kind} is not registered"));
-        let namespaced = world.types[ty].namespaced;
-        let name = object["metadata"]["name"]
-            .as_str()
-            .expect("fake kube: an object needs metadata.name")
-            .to_string();
-        let namespace = if namespaced {
-            object["metadata"]["namespace"]
-                .as_str()
-                .unwrap_or("default")
-                .to_string()
-        } else {
-            String::new()
-        };
-        world.version += 1;
-        let version = world.version;
-        let key = (ty, namespace.clone(), name);
-        let spec = object["spec"].clone();
-        let metadata = &mut object["metadata"];
-        if namespaced {
-            metadata["namespace"] = namespace.clone().into();
-        }
-        metadata["resourceVersion"] = version.to_string().into();
-        let event = match world.objects.get(&key) {
-            Some(old) => {
-                metadata["uid"] = old["metadata"]["uid"].clone();
-                metadata["creationTimestamp"] = old["metadata"]["creationTimestamp"].clone();
-                let generation = old["metadata"]["generation"].as_i64().unwrap_or(1);
-                metadata["generation"] = if old["spec"] == spec {
-                    generation
-                } else {
-                    generation + 1
-                }
-                .into();
-                "MODIFIED"
-            }
-            None => {
-                metadata["uid"] = format!("00000000-0000-4000-8000-{version:012}").into();
-                metadata["creationTimestamp"] = chrono::Utc::now()
-                    .format("%Y-%m-%dT%H:%M:%SZ")
-                    .to_string()
-                    .into();
-                metadata["generation"] = 1.into();
-                "ADDED"
-            }
-        };
-        world.objects.insert(key, object.clone());
-        world.log.push(Change {
-            version,
-            ty,
-            namespace,
-            event,
-            object,
-        });
-        drop(world);
-        self.shared.written.send_replace(version);
-        version
+    pub fn put_json(&self, object: Value) -> u64 {
+        self.shared.put_json(object)
     }
 
     /// Deletes an object (a `DELETED` event with its last state); returns
@@ -445,11 +454,14 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     if !authorised {
         return status(StatusCode::UNAUTHORIZED, "Unauthorized", "Unauthorized");
     }
+    if request.method() == axum::http::Method::PATCH {
+        return writes::patch(&shared, request).await;
+    }
     if request.method() != axum::http::Method::GET {
         return status(
             StatusCode::METHOD_NOT_ALLOWED,
             "MethodNotAllowed",
-            "the fake API server only reads",
+            "the fake API server only reads and patches",
         );
     }
     if uri.path() == "/version" {
