@@ -48,6 +48,11 @@ SECRET_VARS = {
     "GITHUB_WEBHOOK_SECRET",
 }
 
+# What playbook `kubernetes` actions patch (restart, scale); nothing else is written.
+PLAYBOOK_PATCHES = {"deployments", "statefulsets", "deployments/scale", "statefulsets/scale"}
+CRD = K8S / "crd" / "playbooks.watchkeeper.dev.yaml"
+PLAYBOOKS = ROOT / "playbooks"
+
 failures = []
 counts = {"files": 0, "objects": 0, "builds": 0}
 
@@ -334,12 +339,20 @@ def check_build(name, docs, version):
                     f"{object_name(binding)} binds {account} in {NAMESPACE}",
                 )
     for role in [d for d in docs if d.get("kind") in ("Role", "ClusterRole")]:
-        verbs = {v for rule in role.get("rules") or [] for v in rule.get("verbs") or []}
-        expect(
-            verbs <= {"get", "list", "watch"},
-            where,
-            f"{object_name(role)} is read-only until playbook actions need more (has {sorted(verbs)})",
-        )
+        for rule in role.get("rules") or []:
+            verbs = set(rule.get("verbs") or [])
+            writes = verbs - {"get", "list", "watch"}
+            if not writes:
+                continue
+            resources = set(rule.get("resources") or [])
+            expect(
+                writes == {"patch"}
+                and rule.get("apiGroups") == ["apps"]
+                and resources <= PLAYBOOK_PATCHES,
+                where,
+                f"{object_name(role)} writes only what playbook kubernetes actions patch "
+                f"({sorted(PLAYBOOK_PATCHES)}); has {sorted(writes)} on {sorted(resources)}",
+            )
     service = only(docs, "Service", where)
     if service:
         selector = service["spec"].get("selector") or {}
@@ -490,6 +503,57 @@ def check_documented_secrets(refs):
             print(f"ok   {secret}/{key}" + (" (optional)" if optional else ""))
 
 
+def structural(schema, where, inside_combinator=False):
+    """Kubernetes' structural schema rules that a generated schema can break:
+    every node has a type (or preserves unknown fields), and nodes under
+    oneOf/anyOf/allOf/not set no type, default or nullable of their own."""
+    keep = schema.get("x-kubernetes-preserve-unknown-fields") or schema.get("x-kubernetes-int-or-string")
+    if inside_combinator:
+        for key in ("type", "default", "nullable", "additionalProperties"):
+            expect(key not in schema, where, f"`{key}` inside oneOf/anyOf/allOf is not structural")
+    elif not keep:
+        expect("type" in schema, where, "no type (a structural schema needs one, or x-kubernetes-preserve-unknown-fields)")
+    for name, sub in (schema.get("properties") or {}).items():
+        structural(sub, f"{where}.{name}")
+    if isinstance(schema.get("items"), dict):
+        structural(schema["items"], f"{where}[]")
+    if isinstance(schema.get("additionalProperties"), dict):
+        structural(schema["additionalProperties"], f"{where}{{}}")
+    for combinator in ("oneOf", "anyOf", "allOf"):
+        for i, sub in enumerate(schema.get(combinator) or []):
+            structural(sub, f"{where}/{combinator}[{i}]", inside_combinator=True)
+
+
+def check_crd():
+    """The Playbook CRD (validated as a Kubernetes object with the other
+    files) has a structural schema, and every example playbook fits it."""
+    print("== Playbook CRD")
+    where = rel(CRD)
+    if not expect(CRD.is_file(), where, "missing: watchkeeper crd > " + where):
+        return
+    docs = load_all(CRD.read_text(), where)
+    crd = only(docs, "CustomResourceDefinition", where)
+    if not crd:
+        return
+    expect(crd["metadata"]["name"] == "playbooks.watchkeeper.dev", where, "named playbooks.watchkeeper.dev")
+    versions = crd["spec"].get("versions") or []
+    expect(len(versions) == 1 and versions[0].get("served") and versions[0].get("storage"), where, "one served, stored version")
+    schema = versions[0]["schema"]["openAPIV3Schema"]
+    before = len(failures)
+    structural(schema, f"{where}: openAPIV3Schema")
+    spec_schema = schema["properties"]["spec"]
+    validator = jsonschema.Draft202012Validator(spec_schema)
+    checked = 0
+    for path in sorted(PLAYBOOKS.glob("*.yaml")):
+        for doc in load_all(path.read_text(), rel(path)):
+            checked += 1
+            for err in validator.iter_errors(doc):
+                fail(rel(path), f"{'.'.join(str(p) for p in err.path)}: {err.message} (CRD schema)")
+    expect(checked > 0, rel(PLAYBOOKS), "no example playbooks to validate against the CRD")
+    if len(failures) == before:
+        print(f"ok   {where}: structural; {checked} example playbooks fit its schema")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--kubernetes-version", required=True)
@@ -497,9 +561,7 @@ def main():
     check_files(version)
     refs = check_builds(version)
     check_documented_secrets(refs)
-    print("== Playbook CRD")
-    print("skip not yet: the Playbook type and `watchkeeper crd` do not exist "
-          "(deploy/kubernetes/crd/README.md)")
+    check_crd()
     if failures:
         print(f"deploy/check: {len(failures)} problem(s)")
         return 1

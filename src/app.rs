@@ -698,6 +698,15 @@ impl Server {
             tasks.extend(core.workers.spawn(shutdown_rx.clone()));
             tasks.push(core.clusters.spawn(shutdown_rx.clone()));
         }
+        let env = core.dispatcher.env();
+        tasks.extend(
+            crate::playbooks::resources::spawn(
+                &clusters_of(&core.loaded),
+                &env,
+                shutdown_rx.clone(),
+            )
+            .await,
+        );
         if let (Some(web), Some(app_token)) = (&web, &settings.app_token) {
             tasks.push(tokio::spawn(socket_mode::run(
                 web.clone(),

@@ -53,6 +53,8 @@ enum Command {
     },
     /// Print the JSON Schema of playbook files (playbooks/playbook.schema.json).
     PlaybookSchema,
+    /// Print the Playbook CustomResourceDefinition (deploy/kubernetes/crd/).
+    Crd,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -90,7 +92,11 @@ fn main() -> ExitCode {
     };
     let quiet = matches!(
         cli.command,
-        Command::Console | Command::Check | Command::SlackManifest { .. } | Command::PlaybookSchema
+        Command::Console
+            | Command::Check
+            | Command::SlackManifest { .. }
+            | Command::PlaybookSchema
+            | Command::Crd
     );
     init_logging(if quiet { "warn" } else { "info" });
     match run(cli.command, settings) {
@@ -129,6 +135,7 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             print!("{}", serde_yaml::to_string(&manifest)?);
         }
         Command::PlaybookSchema => print!("{}", watchkeeper::playbooks::model::json_schema_text()),
+        Command::Crd => print!("{}", watchkeeper::playbooks::model::crd_yaml()),
     }
     Ok(())
 }

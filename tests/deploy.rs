@@ -68,6 +68,14 @@ fn socket_mode_slack_app_manifest_is_what_the_binary_prints() {
 }
 
 #[test]
+fn playbook_crd_is_what_the_binary_prints() {
+    assert_generated(
+        "deploy/kubernetes/crd/playbooks.watchkeeper.dev.yaml",
+        &["crd"],
+    );
+}
+
+#[test]
 fn deployment_configuration_passes_check() {
     let output = watchkeeper(&["check"]);
     let summary = String::from_utf8_lossy(&output.stdout);

@@ -1200,3 +1200,86 @@ async fn kubernetes_actions_restart_and_scale_through_the_api(db: Db) {
 }
 
 on_both_backends!(kubernetes_actions_restart_and_scale_through_the_api);
+
+/// Polls `probe` until it says done (the Kubernetes watch is real I/O), for
+/// up to ten seconds.
+async fn eventually<F, Fut>(what: &str, mut probe: F) -> String
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = (bool, String)>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (done, seen) = probe().await;
+        if done {
+            return seen;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never {what}; last saw:\n{seen}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}
+
+async fn playbooks_are_read_from_playbook_resources(db: Db) {
+    use watchkeeper::playbooks::model::{PlaybookResource, PlaybookSpec};
+    let kube = support::fake_kube::FakeKube::start().await;
+    kube.register::<PlaybookResource>();
+    let spec = |name: &str| -> PlaybookSpec {
+        let text = std::fs::read_to_string(repo_path("playbooks/bump-chart.yaml")).unwrap();
+        serde_yaml::from_str(&text.replace("name: bump-chart", &format!("name: {name}"))).unwrap()
+    };
+    let object = |name: &str, spec: PlaybookSpec| {
+        let mut object = PlaybookResource::new(name, spec);
+        object.metadata.namespace = Some("platform".into());
+        object
+    };
+    kube.put(&object("cluster-bump", spec("cluster-bump")));
+    let mut broken = spec("broken-bump");
+    broken.approval.approvals = Some(0);
+    kube.put(&object("broken-bump", broken));
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = kube.kubeconfig(dir.path(), "acme-prod");
+    let clusters = format!(
+        "\ncatalog:\n  clusters:\n    - {{ name: acme-prod, kubeconfig: '{}', tenant: acme }}\n",
+        kubeconfig.display()
+    );
+    let Some(pg) = Playground::start_edited(db, &[], "", None, |text| {
+        text.replacen("\ncatalog:\n", &clusters, 1).replace(
+            "  # resources_from: acme-prod",
+            "  resources_from: acme-prod",
+        )
+    })
+    .await
+    else {
+        return;
+    };
+    let app = &pg.app;
+    let list = || async {
+        let text = text_of(&app.command("U0ANNA", STAFF, "C0OPS", "playbooks").await);
+        (text.contains("cluster-bump"), text)
+    };
+    let listed = eventually("listed the Playbook resource", list).await;
+    assert!(listed.contains("bump-chart"), "files too: {listed}");
+    assert!(
+        !listed.contains("broken-bump"),
+        "an invalid resource is left out: {listed}"
+    );
+    let reply = app
+        .command("U0ANNA", STAFF, "C0OPS", "run cluster-bump version=3.0.0")
+        .await;
+    assert!(
+        text_of(&reply).contains("*run #1* of *cluster-bump*"),
+        "{reply}"
+    );
+    kube.delete::<PlaybookResource>(Some("platform"), "cluster-bump");
+    eventually("dropped the deleted resource", || async {
+        let text = text_of(&app.command("U0ANNA", STAFF, "C0OPS", "playbooks").await);
+        (!text.contains("cluster-bump"), text)
+    })
+    .await;
+    pg.app.stop().await;
+}
+
+on_both_backends!(playbooks_are_read_from_playbook_resources);

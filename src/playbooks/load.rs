@@ -153,7 +153,8 @@ pub const EXAMPLES: &[(&str, &str)] = &[
     ),
 ];
 
-/// Reads the `*.yaml` files of `paths` (folders are read, not recursed).
+/// Reads the `*.yaml` files of `paths` (folders are read, not recursed; a
+/// folder that does not exist holds no playbooks, a missing file is an error).
 pub fn read_files(paths: &[PathBuf]) -> Result<Vec<(String, String)>, Vec<PlaybookError>> {
     let mut files = Vec::new();
     let mut errors = Vec::new();
@@ -188,6 +189,8 @@ pub fn read_files(paths: &[PathBuf]) -> Result<Vec<(String, String)>, Vec<Playbo
             }
         } else if path.exists() {
             read(path, &mut files, &mut errors);
+        } else if path.extension().is_none() {
+            tracing::debug!(folder = %path.display(), "no playbook folder here");
         } else {
             errors.push(error(
                 &path.display().to_string(),

@@ -22,6 +22,7 @@ pub mod model;
 pub mod params;
 pub mod plan;
 pub mod render;
+pub mod resources;
 pub mod runs;
 pub mod service;
 pub mod triggers;

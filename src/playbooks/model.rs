@@ -8,12 +8,28 @@
 //! strict mode with `params`, `run` and `playbook` (and, in `http` actions
 //! only, `secrets`).
 
+use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// One playbook.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+/// One playbook. As a Kubernetes object, the `spec` of a `Playbook`
+/// (`playbooks.watchkeeper.dev`, [`PlaybookResource`]), whose `metadata.name`
+/// must equal `name`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema, CustomResource)]
+#[kube(
+    group = "watchkeeper.dev",
+    version = "v1alpha1",
+    kind = "Playbook",
+    plural = "playbooks",
+    singular = "playbook",
+    shortname = "wkpb",
+    root = "PlaybookResource",
+    namespaced,
+    doc = "A Watchkeeper playbook: an approval-gated day-2 operation.",
+    printcolumn = r#"{"name":"Title","type":"string","jsonPath":".spec.title"}"#,
+    printcolumn = r#"{"name":"Approvals","type":"integer","jsonPath":".spec.approval.approvals"}"#
+)]
 #[serde(deny_unknown_fields)]
 pub struct PlaybookSpec {
     /// Unique name: lower-case letters, digits and `-` (`bump-chart`).
@@ -87,7 +103,7 @@ pub enum ParamType {
 }
 
 /// A scalar in YAML: a default value or a schedule's argument.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Scalar {
     /// `true` / `false`.
@@ -96,6 +112,22 @@ pub enum Scalar {
     Integer(i64),
     /// Text (also durations, enum values, component ids).
     Text(String),
+}
+
+/// A boolean, a whole number or text. Kubernetes' structural schemas have no
+/// such union, so the CRD leaves the value open (the loader checks it); the
+/// editors' schema, [`json_schema`], says exactly which types.
+impl JsonSchema for Scalar {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Scalar".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A boolean, a whole number or text.",
+            "x-kubernetes-preserve-unknown-fields": true,
+        })
+    }
 }
 
 impl std::fmt::Display for Scalar {
@@ -378,6 +410,12 @@ pub struct NotifyAction {
 pub fn json_schema() -> serde_json::Value {
     let schema = schemars::schema_for!(PlaybookSpec);
     let mut value = serde_json::to_value(schema).unwrap_or_default();
+    if let Some(scalar) = value.pointer_mut("/$defs/Scalar") {
+        *scalar = serde_json::json!({
+            "description": "A boolean, a whole number or text.",
+            "type": ["boolean", "integer", "string"],
+        });
+    }
     if let Some(object) = value.as_object_mut() {
         object.insert(
             "$id".into(),
@@ -386,6 +424,17 @@ pub fn json_schema() -> serde_json::Value {
         object.insert("title".into(), "Watchkeeper playbook".into());
     }
     value
+}
+
+/// The `Playbook` CustomResourceDefinition, as YAML (`watchkeeper crd`).
+pub fn crd_yaml() -> String {
+    use kube::CustomResourceExt;
+    let crd = PlaybookResource::crd();
+    let mut text = String::from(
+        "# The Playbook CustomResourceDefinition, generated: watchkeeper crd > deploy/kubernetes/crd/playbooks.watchkeeper.dev.yaml\n",
+    );
+    text.push_str(&serde_yaml::to_string(&crd).unwrap_or_default());
+    text
 }
 
 /// The schema as the committed file holds it: pretty JSON and a final newline.

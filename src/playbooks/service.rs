@@ -77,6 +77,18 @@ impl Playbooks {
 /// Loads the playbooks the configuration names (the bundled examples for
 /// the bundled example configuration).
 pub fn load_configured(loaded: &Loaded, catalog: &Catalog) -> Result<Library, Vec<PlaybookError>> {
+    let config = &loaded.config;
+    if let Some(cluster) = &config.playbooks.resources_from
+        && !config.catalog.clusters.iter().any(|c| &c.name == cluster)
+    {
+        return Err(vec![PlaybookError {
+            file: loaded.source_name(),
+            line: 1,
+            message: format!(
+                "playbooks.resources_from: `{cluster}` is not a cluster under catalog.clusters"
+            ),
+        }]);
+    }
     let files = match &loaded.file {
         None => load::EXAMPLES
             .iter()
