@@ -218,6 +218,15 @@ async fn a_chart_bump_is_approved_by_someone_else_and_committed(db: Db) {
     );
     let card = card(app, "C0OPS", 1);
     assert_eq!(buttons(&card), ["Approve", "Reject"]);
+    // The approvers (the sre group, not the requester) get the card by DM.
+    for dm in ["D0DANA", "D0EVA", "D0LEAD"] {
+        assert_eq!(
+            buttons(&self::card(app, dm, 1)),
+            ["Approve", "Reject"],
+            "{dm}"
+        );
+    }
+    assert!(posts(app, "D0ANNA").is_empty(), "not to the requester");
 
     // The requester cannot approve their own run, whatever their role.
     click(app, "U0ANNA", STAFF, "C0OPS", &card, "playbook.approve", 1).await;

@@ -85,11 +85,26 @@ impl Authorizer {
         )))
     }
 
-    /// Every Slack user named in `people`, directly or through a user group.
+    /// Every staff member `people` names: directly, through a user group,
+    /// or through a role as the configuration assigns it (never customers,
+    /// never admins only for being admins).
     pub fn named_users(&self, people: &People) -> Vec<UserId> {
         let mut users: Vec<UserId> = people.users.clone();
         for group in &people.usergroups {
             users.extend(self.directory.members(group));
+        }
+        for (user, roles) in self.roles_by_user.iter() {
+            if roles
+                .iter()
+                .any(|r| *r != Role::Customer && people.roles.contains(r))
+            {
+                users.push(user.clone());
+            }
+        }
+        for (group, role) in self.roles_by_group.iter() {
+            if *role != Role::Customer && people.roles.contains(role) {
+                users.extend(self.directory.members(group));
+            }
         }
         users.sort();
         users.dedup();
@@ -175,6 +190,16 @@ mod tests {
             )
             .is_err(),
             "another customer's run"
+        );
+        let named = auth.named_users(&People {
+            roles: BTreeSet::from([Role::Sre]),
+            ..People::default()
+        });
+        let named: Vec<&str> = named.iter().map(UserId::as_str).collect();
+        assert_eq!(
+            named,
+            ["U0DANA", "U0EVA", "U0LEAD"],
+            "the sre group's members"
         );
         let named_customer = People {
             roles: BTreeSet::new(),

@@ -200,10 +200,14 @@ impl Prepare {
             .await?;
         }
         if let Some(playbook) = &playbook {
-            for user in shared.authorizer.named_users(&playbook.approvers) {
-                if user.as_str() == run.requested_by {
-                    continue;
-                }
+            // By DM too, to at most this many people (a big group hears in the ops channel).
+            const DM_LIMIT: usize = 25;
+            let named = shared.authorizer.named_users(&playbook.approvers);
+            for user in named
+                .into_iter()
+                .filter(|u| u.as_str() != run.requested_by)
+                .take(DM_LIMIT)
+            {
                 let key = format!("playbook-run:{}:card:dm:{user}", run.id);
                 work.effect(
                     &key,
