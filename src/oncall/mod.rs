@@ -29,7 +29,34 @@
 
 pub mod config;
 pub mod handoff;
+mod moments;
+pub mod notices;
 pub mod roster;
+mod swaps;
+pub mod ticks;
+mod verbs;
+
+pub use swaps::Swaps;
+pub use ticks::Ticks;
+pub use verbs::Oncall;
+
+/// The templates of `commands/oncall.yaml` this job renders.
+pub const TEMPLATES: &[&str] = &[
+    "now",
+    "me",
+    "override_done",
+    "cancelled",
+    "swap_proposed",
+    "swap_asked",
+    "swap_waiting",
+    "swap_done",
+    "swap_declined",
+    "swap_expired",
+    "handoff",
+    "reminder",
+    "empty_ahead",
+    "moved",
+];
 
 use crate::config::Config;
 use crate::ids::UserId;
