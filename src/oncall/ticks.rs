@@ -340,8 +340,14 @@ impl Ticks {
             match event {
                 Event::Change { .. } => {
                     changed = true;
-                    self.hand_off(work, templates, &rotation, &overrides, at)
-                        .await?;
+                    // After downtime only the latest missed hand-off is posted (late).
+                    let superseded = rotation
+                        .next_change(at, &overrides)
+                        .is_some_and(|next| next <= now);
+                    if !superseded {
+                        self.hand_off(work, templates, &rotation, &overrides, at)
+                            .await?;
+                    }
                 }
                 Event::Reminder { user, shift, lead } if now < shift.start => {
                     let shift = rotation.segment_at(shift.start, &overrides);
