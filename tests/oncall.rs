@@ -192,7 +192,17 @@ async fn an_override_moves_shifts_tells_exactly_who_moved_and_hands_off(db: Db) 
     );
     app.settle().await;
     assert_eq!(posts(&app, &dm("U0ANNA"), "shifts changed").len(), 1);
-    assert_eq!(posts(&app, &dm("U0CHEN"), "shifts changed").len(), 1);
+    let chen = posts(&app, &dm("U0CHEN"), "shifts changed");
+    assert_eq!(chen.len(), 1);
+    let lost = format!(
+        "No longer yours:\n• <!date^{}^{{date_short_pretty}} {{time}}|2026-03-03 17:00 UTC> – <!date^{}^",
+        from.timestamp(),
+        until.timestamp()
+    );
+    assert!(
+        chen[0].1.contains(&lost) && !chen[0].1.contains("Now yours"),
+        "only the override's hours: {chen:?}"
+    );
     assert!(
         posts(&app, &dm("U0BEN"), "shifts changed").is_empty(),
         "Ben did not move"

@@ -104,3 +104,17 @@ pub async fn overrides(
         .map(|row| row.window)
         .collect())
 }
+
+/// Records a post (a DM or a channel message) of `text` under `key`.
+async fn post(
+    work: &mut Work,
+    key: &str,
+    to: crate::outbox::Target,
+    text: String,
+) -> Result<(), StoreError> {
+    let effect = crate::outbox::SlackEffect::Post {
+        to,
+        reply: crate::chat::Reply::text(text).in_channel(),
+    };
+    work.effect(key, &effect).await.map(|_| ())
+}

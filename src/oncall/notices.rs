@@ -9,11 +9,10 @@
 //! time a rotation is seen, the record is taken silently.
 
 use super::roster::{Override, Rotation};
-use crate::chat::Reply;
 use crate::chat::mrkdwn::date_token;
 use crate::dispatch::templates::Templates;
 use crate::ids::UserId;
-use crate::outbox::{SlackEffect, Target};
+use crate::outbox::Target;
 use crate::store::StoreError;
 use crate::store::oncall::{self, Told};
 use crate::work::Work;
@@ -43,6 +42,24 @@ fn clip(spans: &[(DateTime<Utc>, DateTime<Utc>)], from: DateTime<Utc>, to: DateT
         .map(|(s, e)| ((*s).max(from), (*e).min(to)))
         .filter(|(s, e)| s < e)
         .collect()
+}
+
+/// The parts of `a` not covered by `b` (both sorted, non-overlapping).
+fn minus(a: &Spans, b: &Spans) -> Spans {
+    let mut out = Vec::new();
+    for &(start, end) in a {
+        let mut from = start;
+        for &(bs, be) in b.iter().filter(|(bs, be)| *bs < end && *be > start) {
+            if bs > from {
+                out.push((from, bs));
+            }
+            from = from.max(be);
+        }
+        if from < end {
+            out.push((from, end));
+        }
+    }
+    out
 }
 
 /// Each person's shifts of `rotation` during `[from, to)`.
@@ -88,8 +105,8 @@ pub fn moves(current: &BTreeMap<UserId, Spans>, told: &[Told], now: DateTime<Utc
         }
         out.push(Moved {
             user: user.clone(),
-            added: is.iter().filter(|s| !was.contains(s)).copied().collect(),
-            removed: was.iter().filter(|s| !is.contains(s)).copied().collect(),
+            added: minus(&is, &was),
+            removed: minus(&was, &is),
         });
     }
     out
@@ -152,26 +169,21 @@ pub async fn tell_moves(
                 tracing::error!(error = %err, "oncall.moved template failed");
                 format!("Your {} shifts changed ({reason}).", rotation.name)
             });
-        work.effect(
-            &format!(
-                "oncall:{}:moved:{}:{}",
-                rotation.name,
-                m.user,
-                crate::chat::post_marker(&format!(
-                    "{}{:?}{:?}",
-                    now.timestamp_millis(),
-                    m.added,
-                    m.removed
-                ))
-            ),
-            &SlackEffect::Post {
-                to: Target::Direct {
-                    user: m.user.clone(),
-                },
-                reply: Reply::text(text).in_channel(),
-            },
-        )
-        .await?;
+        let key = format!(
+            "oncall:{}:moved:{}:{}",
+            rotation.name,
+            m.user,
+            crate::chat::post_marker(&format!(
+                "{}{:?}{:?}",
+                now.timestamp_millis(),
+                m.added,
+                m.removed
+            ))
+        );
+        let to = Target::Direct {
+            user: m.user.clone(),
+        };
+        super::post(work, &key, to, text).await?;
     }
     Ok(moved.len())
 }
@@ -220,9 +232,20 @@ mod tests {
         let moved = moves(&current, &told, now);
         let who: Vec<&str> = moved.iter().map(|m| m.user.as_str()).collect();
         assert_eq!(who, vec!["U0CHEN", "U0DANA"]);
-        assert_eq!(moved[0].removed, vec![(at(30), at(40))]);
-        assert_eq!(moved[0].added, vec![(at(31), at(40))]);
+        assert_eq!(
+            moved[0].removed,
+            vec![(at(30), at(31))],
+            "only the hour Chen lost"
+        );
+        assert!(moved[0].added.is_empty());
         assert_eq!(moved[1].added, vec![(at(30), at(31))]);
+        assert_eq!(
+            minus(
+                &vec![(at(0), at(10))],
+                &vec![(at(3), at(5)), (at(9), at(12))]
+            ),
+            vec![(at(0), at(3)), (at(5), at(9))]
+        );
         // A shift that has ended since is not a move.
         assert!(
             moves(&current, &told, at(45))

@@ -81,16 +81,14 @@ fn swap_json(swap: &Swap) -> serde_json::Value {
 }
 
 async fn dm(work: &mut Work, key: &str, user: &UserId, reply: Reply) -> Result<(), CommandError> {
-    work.effect(
-        key,
-        &SlackEffect::Post {
-            to: Target::Direct { user: user.clone() },
-            reply,
-        },
-    )
-    .await
-    .map(|_| ())
-    .map_err(CommandError::internal)
+    let effect = SlackEffect::Post {
+        to: Target::Direct { user: user.clone() },
+        reply,
+    };
+    work.effect(key, &effect)
+        .await
+        .map(|_| ())
+        .map_err(CommandError::internal)
 }
 
 /// `/wk oncall swap …`: records the proposal and asks both to confirm.

@@ -12,13 +12,12 @@
 use super::handoff::{self, HandoffSection, HandoffSectionData, ShiftChange};
 use super::notices;
 use super::roster::{Override, Rotation, Segment};
-use crate::chat::Reply;
 use crate::chat::mrkdwn::date_token;
 use crate::config::{Config, HumanDuration};
 use crate::dispatch::Dispatcher;
 use crate::dispatch::templates::Templates;
 use crate::ids::UserId;
-use crate::outbox::{SlackEffect, Target};
+use crate::outbox::Target;
 use crate::scheduler::{HandlerError, TimerHandler};
 use crate::store::StoreError;
 use crate::store::timeline::{self, TimelineEntry};
@@ -272,28 +271,17 @@ impl Ticks {
         });
         let text = render(templates, "handoff", &data);
         let key = format!("oncall:{}:{}:handoff", rotation.name, at.timestamp_millis());
-        work.effect(
-            &format!("{key}:channel"),
-            &SlackEffect::Post {
-                to: Target::Channel {
-                    channel: rotation.channel.clone(),
-                    thread: None,
-                },
-                reply: Reply::text(text.clone()).in_channel(),
-            },
-        )
-        .await?;
+        let channel = Target::Channel {
+            channel: rotation.channel.clone(),
+            thread: None,
+        };
+        super::post(work, &format!("{key}:channel"), channel, text.clone()).await?;
         let mut people: Vec<&UserId> = change.outgoing.iter().chain(&change.incoming).collect();
+        people.sort();
         people.dedup();
         for user in people {
-            work.effect(
-                &format!("{key}:dm:{user}"),
-                &SlackEffect::Post {
-                    to: Target::Direct { user: user.clone() },
-                    reply: Reply::text(text.clone()).in_channel(),
-                },
-            )
-            .await?;
+            let to = Target::Direct { user: user.clone() };
+            super::post(work, &format!("{key}:dm:{user}"), to, text.clone()).await?;
         }
         let names = |users: &[UserId]| {
             if users.is_empty() {
@@ -326,6 +314,39 @@ impl Ticks {
         Ok(())
     }
 
+    /// Says `lead` ahead that `segment` (someone's shift, or nobody's) starts.
+    #[allow(clippy::too_many_arguments)]
+    async fn ahead(
+        &self,
+        work: &mut Work,
+        templates: &Templates,
+        rotation: &Rotation,
+        overrides: &[Override],
+        segment: &Segment,
+        lead: Duration,
+        template: &str,
+        key: &str,
+        to: Target,
+    ) -> Result<(), StoreError> {
+        let segment = rotation.segment_at(segment.start, overrides);
+        let text = render(
+            templates,
+            template,
+            &json!({
+                "rotation": rotation.name,
+                "from": date_token(segment.start),
+                "until": date_token(segment.end),
+                "lead": lead_text(lead),
+            }),
+        );
+        let key = format!(
+            "{key}:{}:{}",
+            segment.start.timestamp_millis(),
+            lead.num_seconds()
+        );
+        super::post(work, &key, to, text).await
+    }
+
     async fn run(&self, work: &mut Work, name: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
         let env = self.dispatcher.env();
         let templates = env.manifest.templates();
@@ -350,55 +371,29 @@ impl Ticks {
                     }
                 }
                 Event::Reminder { user, shift, lead } if now < shift.start => {
-                    let shift = rotation.segment_at(shift.start, &overrides);
-                    let text = render(
-                        templates,
-                        "reminder",
-                        &json!({
-                            "rotation": name,
-                            "from": date_token(shift.start),
-                            "until": date_token(shift.end),
-                            "lead": lead_text(*lead),
-                        }),
-                    );
-                    work.effect(
-                        &format!(
-                            "oncall:{name}:reminder:{user}:{}:{}",
-                            shift.start.timestamp_millis(),
-                            lead.num_seconds()
-                        ),
-                        &SlackEffect::Post {
-                            to: Target::Direct { user: user.clone() },
-                            reply: Reply::text(text).in_channel(),
-                        },
+                    let key = format!("oncall:{name}:reminder:{user}");
+                    let to = Target::Direct { user: user.clone() };
+                    self.ahead(
+                        work, templates, &rotation, &overrides, shift, *lead, "reminder", &key, to,
                     )
                     .await?;
                 }
                 Event::EmptyAhead { gap, lead } if now < gap.start => {
-                    let gap = rotation.segment_at(gap.start, &overrides);
-                    let text = render(
+                    let to = Target::Channel {
+                        channel: rotation.channel.clone(),
+                        thread: None,
+                    };
+                    let key = format!("oncall:{name}:empty");
+                    self.ahead(
+                        work,
                         templates,
+                        &rotation,
+                        &overrides,
+                        gap,
+                        *lead,
                         "empty_ahead",
-                        &json!({
-                            "rotation": name,
-                            "from": date_token(gap.start),
-                            "until": date_token(gap.end),
-                            "lead": lead_text(*lead),
-                        }),
-                    );
-                    work.effect(
-                        &format!(
-                            "oncall:{name}:empty:{}:{}",
-                            gap.start.timestamp_millis(),
-                            lead.num_seconds()
-                        ),
-                        &SlackEffect::Post {
-                            to: Target::Channel {
-                                channel: rotation.channel.clone(),
-                                thread: None,
-                            },
-                            reply: Reply::text(text).in_channel(),
-                        },
+                        &key,
+                        to,
                     )
                     .await?;
                 }
