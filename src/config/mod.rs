@@ -62,6 +62,9 @@ pub struct Config {
     /// Where playbooks come from and who approves them by default.
     #[serde(default)]
     pub playbooks: crate::playbooks::config::PlaybooksConfig,
+    /// On-call rotations, by name.
+    #[serde(default)]
+    pub rotations: crate::oncall::config::Rotations,
 }
 
 /// A message posted on a schedule.
@@ -443,6 +446,8 @@ fn check(file: &str, config: &Config) -> Result<(), ConfigError> {
         ));
     }
     crate::catalog::kubernetes::config::check(&config.catalog.clusters, &config.customers)
+        .map_err(|problem| invalid(problem.field, problem.message))?;
+    crate::oncall::config::check(&config.rotations)
         .map_err(|problem| invalid(problem.field, problem.message))?;
     for (role, members) in &config.roles {
         if members.users.is_empty() && members.usergroups.is_empty() {

@@ -26,6 +26,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ),
     ("changes.yaml", include_str!("../../commands/changes.yaml")),
     ("help.yaml", include_str!("../../commands/help.yaml")),
+    ("oncall.yaml", include_str!("../../commands/oncall.yaml")),
     (
         "postmortem.yaml",
         include_str!("../../commands/postmortem.yaml"),

@@ -1,14 +1,17 @@
 //! Clicks and form submissions as Slack sends them to `/slack/interactivity`:
 //! the recorded payloads in `../shared/fixtures/real/slack/interactive/`
-//! with their user, channel and action fields overwritten, form-encoded as
-//! `payload=…` and signed.
+//! (`block_actions_ephemeral_message_button.json`,
+//! `view_submission_plain_text_input.json`) with their user, channel and
+//! action fields overwritten, form-encoded as `payload=…` and signed.
 
 use super::{TestApp, fixture};
 use serde_json::{Value, json};
 
 impl TestApp {
-    /// `user` of `team` clicks the button `action_id` (value `value`) on the
-    /// message `message_ts` in `channel`; returns the HTTP status.
+    /// `user` of `team` clicks the button `action_id` carrying `value` on the
+    /// message `message_ts` in `channel` (a `D…` id for a DM); the click is
+    /// acknowledged with 200. The reply goes to the click's response URL
+    /// (`click-<user>` on the fake Slack).
     pub async fn click(
         &self,
         user: &str,
@@ -17,21 +20,26 @@ impl TestApp {
         message_ts: &str,
         action_id: &str,
         value: &str,
-    ) -> u16 {
+    ) {
         let mut payload: Value = serde_json::from_str(&fixture(
             "real/slack/interactive/block_actions_ephemeral_message_button.json",
         ))
         .unwrap();
-        payload["user"]["id"] = json!(user);
-        payload["user"]["team_id"] = json!(team);
-        payload["team"]["id"] = json!(team);
+        payload["user"] =
+            json!({ "id": user, "username": "someone", "name": "someone", "team_id": team });
+        payload["team"] = json!({ "id": team, "domain": "example" });
         payload["container"] = json!({ "type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": false });
-        payload["channel"]["id"] = json!(channel);
-        payload["trigger_id"] = json!(format!("{:016x}.trigger", rand::random::<u64>()));
+        payload["channel"] = json!({ "id": channel, "name": "channel" });
+        // Slack's trigger ids are unique per click (the inbox de-duplicates by them).
+        payload["trigger_id"] = json!(format!(
+            "{}.{}.trigger",
+            rand::random::<u32>(),
+            rand::random::<u64>()
+        ));
         payload["response_url"] = json!(format!("{}/click-{user}", self.slack.response_base));
         payload["actions"][0]["action_id"] = json!(action_id);
         payload["actions"][0]["value"] = json!(value);
-        self.interact(&payload).await
+        assert_eq!(self.interact(&payload).await, 200, "click acknowledged");
     }
 
     /// `user` of `team` submits the form `callback_id` with `values`

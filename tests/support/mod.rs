@@ -389,6 +389,7 @@ pub fn virtual_runtime(clock: Clock, faults: Option<Arc<dyn Faults>>) -> Runtime
         clock,
         background_workers: false,
         faults,
+        handoff_sections: Vec::new(),
     }
 }
 

@@ -19,6 +19,7 @@ pub fn all() -> Vec<Box<dyn Verb>> {
         Box::new(crate::playbooks::RunPlaybook),
         Box::new(crate::playbooks::ListRuns),
         Box::new(crate::playbooks::Approvals),
+        Box::new(crate::oncall::Oncall),
     ]
 }
 
@@ -33,6 +34,7 @@ pub fn required_templates(verb: &str) -> &'static [&'static str] {
         "changes" => &["list"],
         "playbooks" | "runs" | "approvals" => &["list"],
         "run" => &["requested", "form"],
+        "oncall" => crate::oncall::TEMPLATES,
         _ => &[],
     }
 }
