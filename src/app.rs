@@ -289,8 +289,7 @@ impl Core {
         ];
         let dispatcher = Dispatcher::new(env, audit, store.clone(), listeners)?;
         let lease = config.workers.lease.as_chrono();
-        let forges = forges(settings, config, &clock)?;
-        seed_gitops(&loaded, &forges).await?;
+        let forges = forges(settings, &loaded, &clock)?;
         let mut handlers: Vec<Arc<dyn TimerHandler>> = vec![
             Arc::new(InboxHandler::new(dispatcher.clone())),
             Arc::new(builtin::Notify),
@@ -432,39 +431,6 @@ impl Core {
     }
 }
 
-/// Creates the seed repository of `playbooks.seed` on the embedded git
-/// forge the first time (an existing repository is left alone).
-async fn seed_gitops(
-    loaded: &Loaded,
-    forges: &HashMap<String, Arc<dyn Forge>>,
-) -> Result<(), AppError> {
-    let Some(seed) = &loaded.config.playbooks.seed else {
-        return Ok(());
-    };
-    let files = crate::playbooks::service::seed_files(loaded).map_err(AppError::Playbooks)?;
-    let git = GitForge::new(&loaded.config.forges.git.path, Clock::system()).map_err(|source| {
-        AppError::Forge {
-            name: "git",
-            source,
-        }
-    })?;
-    if forges.contains_key("git")
-        && git
-            .seed(&seed.repository, &files)
-            .await
-            .map_err(|source| AppError::Forge {
-                name: "git",
-                source,
-            })?
-    {
-        tracing::info!(
-            repository = seed.repository,
-            "seeded the example GitOps repository"
-        );
-    }
-    Ok(())
-}
-
 /// Arms the next run of every HTTP check the catalog declares (idempotent).
 async fn arm_checks(
     catalog: &crate::catalog::CatalogService,
@@ -501,16 +467,22 @@ fn handoff_sections(runtime: &Runtime) -> Vec<Arc<dyn HandoffSection>> {
 /// `github` when configured and `GITHUB_TOKEN` is set.
 fn forges(
     settings: &Settings,
-    config: &Config,
+    loaded: &Loaded,
     clock: &Clock,
 ) -> Result<HashMap<String, Arc<dyn Forge>>, AppError> {
+    let config = &loaded.config;
     let mut forges: HashMap<String, Arc<dyn Forge>> = HashMap::new();
-    let git = GitForge::new(&config.forges.git.path, clock.clone()).map_err(|source| {
-        AppError::Forge {
-            name: "git",
-            source,
-        }
-    })?;
+    let forge_error = |source| AppError::Forge {
+        name: "git",
+        source,
+    };
+    let mut git = GitForge::new(&config.forges.git.path, clock.clone()).map_err(forge_error)?;
+    if let Some(seed) = &config.playbooks.seed {
+        let files = crate::playbooks::service::seed_files(loaded).map_err(AppError::Playbooks)?;
+        git = git
+            .with_seed(&seed.repository, files)
+            .map_err(forge_error)?;
+    }
     forges.insert("git".into(), Arc::new(git));
     if let Some(github) = &config.forges.github {
         let url = settings
@@ -991,6 +963,7 @@ pub fn check(settings: &Settings) -> Result<String, AppError> {
         .iter()
         .map(ToString::to_string)
         .chain(playbooks.warnings().map(ToString::to_string))
+        .chain(crate::playbooks::service::config_warnings(&loaded))
         .map(|w| format!("\nwarning: {w}"))
         .collect();
     Ok(format!(

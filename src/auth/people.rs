@@ -198,7 +198,7 @@ mod tests {
         let named: Vec<&str> = named.iter().map(UserId::as_str).collect();
         assert_eq!(
             named,
-            ["U0DANA", "U0EVA", "U0LEAD"],
+            ["U0DANA", "U0EVA", "U0FRED", "U0GINA", "U0LEAD"],
             "the sre group's members"
         );
         let named_customer = People {

@@ -43,6 +43,8 @@ pub struct GitForge {
     root: PathBuf,
     clock: Clock,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Files a repository starts with when it is first used (`with_seed`).
+    seeds: HashMap<String, Vec<(String, String)>>,
 }
 
 /// An issue file's front matter.
@@ -292,7 +294,24 @@ impl GitForge {
             root,
             clock,
             locks: Mutex::new(HashMap::new()),
+            seeds: HashMap::new(),
         })
+    }
+
+    /// Repository `repo` starts with `files` (path, content) the first time
+    /// it is used — after its initial commit, in a commit of their own. An
+    /// existing repository is never touched.
+    pub fn with_seed(
+        mut self,
+        repo: &str,
+        files: Vec<(String, String)>,
+    ) -> Result<Self, ForgeError> {
+        check_repo(repo)?;
+        for (path, _) in &files {
+            super::check_path(path)?;
+        }
+        self.seeds.insert(repo.to_string(), files);
+        Ok(self)
     }
 
     /// The folder of repository `repo` (`owner/name`).
@@ -327,6 +346,20 @@ impl GitForge {
         );
         git.commit_file("README.md", &readme, "Initial commit")
             .await?;
+        if let Some(files) = self.seeds.get(repo).filter(|f| !f.is_empty()) {
+            let mut add = vec!["add", "--"];
+            for (path, text) in files {
+                let full = git.dir.join(path);
+                if let Some(parent) = full.parent() {
+                    tokio::fs::create_dir_all(parent).await?;
+                }
+                tokio::fs::write(&full, text).await?;
+                add.push(path.as_str());
+            }
+            git.git(&add).await?;
+            git.git(&["commit", "--quiet", "--message=Seed example manifests"])
+                .await?;
+        }
         Ok(git)
     }
 
@@ -623,39 +656,6 @@ impl GitForge {
             )));
         }
         Ok(Some(output.stdout))
-    }
-
-    /// Creates repository `repo` with `files` as its first commit, unless it
-    /// exists (then nothing is touched); true when it was created.
-    pub async fn seed(&self, repo: &str, files: &[(String, String)]) -> Result<bool, ForgeError> {
-        check_repo(repo)?;
-        for (path, _) in files {
-            super::check_path(path)?;
-        }
-        let lock = self.lock(repo);
-        let _guard = lock.lock().await;
-        let dir = self.repo_path(repo)?;
-        if tokio::fs::metadata(dir.join(".git")).await.is_ok() {
-            return Ok(false);
-        }
-        let git = self.open(repo).await?;
-        let mut paths = Vec::new();
-        for (path, text) in files {
-            let full = git.dir.join(path);
-            if let Some(parent) = full.parent() {
-                tokio::fs::create_dir_all(parent).await?;
-            }
-            tokio::fs::write(&full, text).await?;
-            paths.push(path.as_str());
-        }
-        if !paths.is_empty() {
-            let mut add = vec!["add", "--"];
-            add.extend(paths.iter().copied());
-            git.git(&add).await?;
-            git.git(&["commit", "--quiet", "--message=Seed example manifests"])
-                .await?;
-        }
-        Ok(true)
     }
 
     async fn pull_state_(&self, repo: &str, number: u64) -> Result<PullState, ForgeError> {

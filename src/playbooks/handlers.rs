@@ -343,28 +343,19 @@ impl TimerHandler for Expire {
             let Some(mut run) = runs::load(work, id).await? else {
                 return Ok(());
             };
-            let outcome = "nobody approved it in time";
-            if !runs::transition(
+            let playbook = self.0.playbooks.get(&run.playbook);
+            runs::conclude(
                 work,
                 &mut run,
                 &[RunStatus::AwaitingApproval],
                 RunStatus::Expired,
-                Some(outcome),
-            )
-            .await?
-            {
-                return Ok(());
-            }
-            let playbook = self.0.playbooks.get(&run.playbook);
-            runs::update_cards(work, &run, playbook.as_deref()).await?;
-            runs::say(
-                work,
-                &run,
+                "nobody approved it in time",
+                playbook.as_deref(),
                 "expired",
-                Reply::text(format!(
+                format!(
                     ":alarm_clock: {} expired: it did not get its approvals in time, so it will not run. Request it again if it is still needed.",
                     cards::label(id)
-                )),
+                ),
             )
             .await?;
             Ok(())
@@ -396,29 +387,23 @@ impl Execute {
                 .map(step_kind)
                 .unwrap_or("action");
             let outcome = format!("step {} ({kind}) failed: {error}", step + 1);
-            if runs::transition(
+            let playbook = self.0.playbooks.get(&run.playbook);
+            let text = format!(
+                ":x: {} failed at {}; nothing after it ran.",
+                cards::label(run.id),
+                escape(&outcome)
+            );
+            runs::conclude(
                 work,
                 run,
                 &[RunStatus::Running],
                 RunStatus::Failed,
-                Some(&outcome),
+                &outcome,
+                playbook.as_deref(),
+                "failed",
+                text,
             )
-            .await?
-            {
-                let playbook = self.0.playbooks.get(&run.playbook);
-                runs::update_cards(work, run, playbook.as_deref()).await?;
-                runs::say(
-                    work,
-                    run,
-                    "failed",
-                    Reply::text(format!(
-                        ":x: {} failed at {}; nothing after it ran.",
-                        cards::label(run.id),
-                        escape(&outcome)
-                    )),
-                )
-                .await?;
-            }
+            .await?;
             return Ok(false);
         }
         let result = &payload["result"];
@@ -451,13 +436,7 @@ impl Execute {
             .await?;
             self.record_change(work, run, url, &g.title).await?;
         }
-        let tx = work.tx().await?;
-        let advanced = playbook_runs::advance_step(tx.conn(), run.id, step, now).await?;
-        if advanced {
-            run.step = step + 1;
-            runs::audit_system(work, run, &format!("step.{}", step + 1), Outcome::Ok, None).await?;
-        }
-        Ok(advanced)
+        runs::advance(work, run, step).await
     }
 
     /// Puts the pull request in the recent changes of the components the
@@ -612,20 +591,7 @@ impl Execute {
                     },
                 )
                 .await?;
-                let now = work.now();
-                let tx = work.tx().await?;
-                if playbook_runs::advance_step(
-                    tx.conn(),
-                    run.id,
-                    i64::try_from(i).unwrap_or(i64::MAX),
-                    now,
-                )
-                .await?
-                {
-                    run.step += 1;
-                    runs::audit_system(work, run, &format!("step.{}", i + 1), Outcome::Ok, None)
-                        .await?;
-                }
+                runs::advance(work, run, i64::try_from(i).unwrap_or(i64::MAX)).await?;
                 Ok(false)
             }
         }
@@ -702,32 +668,26 @@ impl TimerHandler for Execute {
                 Some(url) => format!("done; pull request {url}"),
                 None => "done".to_string(),
             };
-            if runs::transition(
+            let playbook = self.0.playbooks.get(&run.playbook);
+            let text = format!(
+                ":white_check_mark: {} succeeded{}.",
+                cards::label(id),
+                run.pr_url
+                    .as_deref()
+                    .map(|u| format!(": <{}|pull request>", escape(u)))
+                    .unwrap_or_default()
+            );
+            runs::conclude(
                 work,
                 &mut run,
                 &[RunStatus::Running],
                 RunStatus::Succeeded,
-                Some(&summary),
+                &summary,
+                playbook.as_deref(),
+                "succeeded",
+                text,
             )
-            .await?
-            {
-                let playbook = self.0.playbooks.get(&run.playbook);
-                runs::update_cards(work, &run, playbook.as_deref()).await?;
-                runs::say(
-                    work,
-                    &run,
-                    "succeeded",
-                    Reply::text(format!(
-                        ":white_check_mark: {} succeeded{}.",
-                        cards::label(id),
-                        run.pr_url
-                            .as_deref()
-                            .map(|u| format!(": <{}|pull request>", escape(u)))
-                            .unwrap_or_default()
-                    )),
-                )
-                .await?;
-            }
+            .await?;
             Ok(())
         })
     }

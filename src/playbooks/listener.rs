@@ -160,38 +160,31 @@ async fn decide(
         } else {
             (format!("rejected by {me}"), "playbook.rejected")
         };
-        if runs::transition(
+        let text = format!(
+            ":no_entry: {} {}: <@{}>{}.",
+            cards::label(id),
+            if own { "was withdrawn" } else { "was rejected" },
+            crate::chat::mrkdwn::escape(me),
+            if own {
+                " withdrew it"
+            } else {
+                " rejected it; it will not run"
+            }
+        );
+        if runs::conclude(
             work,
             &mut run,
             &[RunStatus::AwaitingApproval],
             RunStatus::Rejected,
-            Some(&outcome),
+            &outcome,
+            playbook.as_deref(),
+            "rejected",
+            text,
         )
         .await
         .map_err(internal)?
         {
             work.cancel_group(&group).await.map_err(internal)?;
-            runs::update_cards(work, &run, playbook.as_deref())
-                .await
-                .map_err(internal)?;
-            runs::say(
-                work,
-                &run,
-                "rejected",
-                Reply::text(format!(
-                    ":no_entry: {} {}: <@{}>{}.",
-                    cards::label(id),
-                    if own { "was withdrawn" } else { "was rejected" },
-                    crate::chat::mrkdwn::escape(me),
-                    if own {
-                        " withdrew it"
-                    } else {
-                        " rejected it; it will not run"
-                    }
-                )),
-            )
-            .await
-            .map_err(internal)?;
         }
         let text = templates
             .render(template, &json!({ "id": id }))

@@ -280,3 +280,39 @@ pub async fn transition(
     audit_system(work, run, to.as_str(), result, outcome.map(str::to_string)).await?;
     Ok(true)
 }
+
+/// Ends `run` (from one of `from`, into the final state `to`) with its
+/// outcome: the transition and its audit entry, the cards updated in place,
+/// and `text` in the thread under `what`. False when someone else moved the
+/// run first (nothing is recorded then).
+#[allow(clippy::too_many_arguments)]
+pub async fn conclude(
+    work: &mut Work,
+    run: &mut Run,
+    from: &[RunStatus],
+    to: RunStatus,
+    outcome: &str,
+    playbook: Option<&Playbook>,
+    what: &str,
+    text: String,
+) -> Result<bool, StoreError> {
+    if !transition(work, run, from, to, Some(outcome)).await? {
+        return Ok(false);
+    }
+    update_cards(work, run, playbook).await?;
+    say(work, run, what, Reply::text(text)).await?;
+    Ok(true)
+}
+
+/// Records that step `step` of a running `run` is done (compare-and-set,
+/// audited); false when it was recorded before.
+pub async fn advance(work: &mut Work, run: &mut Run, step: i64) -> Result<bool, StoreError> {
+    let now = work.now();
+    let tx = work.tx().await?;
+    if !playbook_runs::advance_step(tx.conn(), run.id, step, now).await? {
+        return Ok(false);
+    }
+    run.step = step + 1;
+    audit_system(work, run, &format!("step.{}", step + 1), Outcome::Ok, None).await?;
+    Ok(true)
+}

@@ -115,7 +115,8 @@ pub fn load_configured(loaded: &Loaded, catalog: &Catalog) -> Result<Library, Ve
 }
 
 /// The seed repository's files (`playbooks.seed.from`, or the bundled
-/// `examples/gitops` for the bundled configuration): `(path, content)`.
+/// `examples/gitops` for the bundled configuration): `(path, content)`;
+/// none when the folder does not exist.
 pub fn seed_files(loaded: &Loaded) -> Result<Vec<(String, String)>, String> {
     let Some(seed) = &loaded.config.playbooks.seed else {
         return Ok(Vec::new());
@@ -127,6 +128,11 @@ pub fn seed_files(loaded: &Loaded) -> Result<Vec<(String, String)>, String> {
             .collect());
     }
     let root = loaded.resolve(&seed.from);
+    if !root.is_dir() {
+        // The repository then starts empty; `watchkeeper check` warns.
+        tracing::warn!(folder = %root.display(), "playbooks.seed.from is not a folder; the seed repository starts empty");
+        return Ok(Vec::new());
+    }
     let mut files = Vec::new();
     let mut stack = vec![root.clone()];
     while let Some(dir) = stack.pop() {
@@ -168,3 +174,18 @@ const EXAMPLE_SEED: &[(&str, &str)] = &[
         include_str!("../../examples/gitops/clusters/globex-prod/node-pools/general.yaml"),
     ),
 ];
+
+/// What `watchkeeper check` warns about the `playbooks:` section itself.
+pub fn config_warnings(loaded: &Loaded) -> Vec<String> {
+    match &loaded.config.playbooks.seed {
+        Some(seed) if loaded.file.is_some() && !loaded.resolve(&seed.from).is_dir() => {
+            vec![format!(
+                "{}: playbooks.seed.from: {} is not a folder; the seed repository {} starts empty",
+                loaded.source_name(),
+                loaded.resolve(&seed.from).display(),
+                seed.repository
+            )]
+        }
+        _ => Vec::new(),
+    }
+}
