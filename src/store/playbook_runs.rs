@@ -74,14 +74,6 @@ impl RunStatus {
             _ => Self::Requested,
         }
     }
-
-    /// True once nothing more will happen to the run.
-    pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            Self::Succeeded | Self::Failed | Self::Rejected | Self::Expired
-        )
-    }
 }
 
 /// A run to record.
@@ -437,10 +429,5 @@ impl Store {
     /// Playbook runs matching `filter`, newest first.
     pub async fn playbook_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, StoreError> {
         list(self.pool(), filter).await
-    }
-
-    /// The decisions on a run.
-    pub async fn playbook_decisions(&self, id: i64) -> Result<Vec<Decision>, StoreError> {
-        decisions(self.pool(), id).await
     }
 }
