@@ -331,14 +331,7 @@ pub fn check(
 ) -> Result<Playbook, Vec<PlaybookError>> {
     let mut p = Problems::default();
     let mut warnings: Vec<(Vec<String>, String)> = Vec::new();
-    let name_ok = !spec.name.is_empty()
-        && spec.name.len() <= 60
-        && spec.name.starts_with(|c: char| c.is_ascii_lowercase())
-        && spec
-            .name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if !name_ok {
+    if !params::is_identifier(&spec.name, 60, '-') {
         p.add(
             &["name"],
             format!(

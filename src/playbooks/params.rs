@@ -97,17 +97,21 @@ fn bound(kind: ParamType, value: &Scalar, which: &str) -> Result<i64, String> {
     }
 }
 
+/// A name of lower-case letters, digits and `joiner`, starting with a
+/// letter, at most `max` long (playbook and parameter names).
+pub fn is_identifier(text: &str, max: usize, joiner: char) -> bool {
+    !text.is_empty()
+        && text.len() <= max
+        && text.starts_with(|c: char| c.is_ascii_lowercase())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == joiner)
+}
+
 impl ParamDef {
     /// Checks a parameter's definition.
     pub fn new(spec: &Parameter) -> Result<Self, String> {
-        let name_ok = !spec.name.is_empty()
-            && spec.name.len() <= 40
-            && spec.name.starts_with(|c: char| c.is_ascii_lowercase())
-            && spec
-                .name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-        if !name_ok {
+        if !is_identifier(&spec.name, 40, '_') {
             return Err(format!(
                 "parameter name `{}` must be lower-case letters, digits and `_`, starting with a letter",
                 spec.name
