@@ -254,7 +254,8 @@ impl Core {
             clock: clock.clone(),
             catalog: catalog.clone(),
         };
-        let dispatcher = Dispatcher::new(env, audit, store.clone(), Vec::new())?;
+        let listeners: Vec<Arc<dyn dispatch::Listener>> = vec![Arc::new(crate::support::Intake)];
+        let dispatcher = Dispatcher::new(env, audit, store.clone(), listeners)?;
         let lease = config.workers.lease.as_chrono();
         let forges = forges(settings, config, &clock)?;
         let mut handlers: Vec<Arc<dyn TimerHandler>> = vec![
@@ -265,6 +266,7 @@ impl Core {
             }),
         ];
         handlers.extend(crate::postmortem::handlers(config, forges.clone()));
+        handlers.extend(crate::support::handlers(dispatcher.clone()));
         let checks = crate::catalog::checks::HttpChecks::new(
             catalog.clone(),
             config.catalog.debounce.as_chrono(),

@@ -37,6 +37,11 @@ const SQLITE: Files = &[
         "health notices",
         include_str!("../../migrations/sqlite/0005_health_notices.sql"),
     ),
+    (
+        7,
+        "support",
+        include_str!("../../migrations/sqlite/0007_support.sql"),
+    ),
 ];
 
 const POSTGRES: Files = &[
@@ -64,6 +69,11 @@ const POSTGRES: Files = &[
         5,
         "health notices",
         include_str!("../../migrations/postgres/0005_health_notices.sql"),
+    ),
+    (
+        7,
+        "support",
+        include_str!("../../migrations/postgres/0007_support.sql"),
     ),
 ];
 

@@ -11,6 +11,7 @@ pub mod health;
 mod migrations;
 pub mod outbox;
 pub mod postmortems;
+pub mod support;
 pub mod timeline;
 pub mod timers;
 pub mod tx;

@@ -15,6 +15,11 @@ pub fn all() -> Vec<Box<dyn Verb>> {
         Box::new(crate::postmortem::ListPostmortems),
         Box::new(crate::catalog::verbs::Status),
         Box::new(crate::catalog::verbs::Changes),
+        Box::new(crate::support::verbs::Resolve),
+        Box::new(crate::support::verbs::Reopen),
+        Box::new(crate::support::verbs::Urgent),
+        Box::new(crate::support::verbs::Escalate),
+        Box::new(crate::support::verbs::ListRequests),
     ]
 }
 
@@ -27,6 +32,8 @@ pub fn required_templates(verb: &str) -> &'static [&'static str] {
         "postmortems" => &["list"],
         "status" => &["component", "summary", "not_found"],
         "changes" => &["list"],
+        "resolve" | "reopen" | "urgent" | "escalate" => &["done"],
+        "requests" => &["list"],
         _ => &[],
     }
 }
