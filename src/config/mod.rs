@@ -59,6 +59,9 @@ pub struct Config {
     /// How postmortems are opened and followed.
     #[serde(default)]
     pub postmortems: crate::postmortem::config::PostmortemsConfig,
+    /// On-call rotations, by name.
+    #[serde(default)]
+    pub rotations: crate::oncall::config::Rotations,
     /// Support intake: first line, the intake window, urgent keywords,
     /// holiday calendars, incidents.
     #[serde(default)]
@@ -464,6 +467,8 @@ fn check(file: &str, config: &Config) -> Result<(), ConfigError> {
             "must be at least 1m (forges rate-limit us)".into(),
         ));
     }
+    crate::oncall::config::check(&config.rotations)
+        .map_err(|problem| invalid(problem.field, problem.message))?;
     crate::support::config::check(config).map_err(|(field, message)| invalid(field, message))?;
     for (role, members) in &config.roles {
         if members.users.is_empty() && members.usergroups.is_empty() {

@@ -38,6 +38,11 @@ const SQLITE: Files = &[
         include_str!("../../migrations/sqlite/0005_health_notices.sql"),
     ),
     (
+        6,
+        "oncall",
+        include_str!("../../migrations/sqlite/0006_oncall.sql"),
+    ),
+    (
         7,
         "support",
         include_str!("../../migrations/sqlite/0007_support.sql"),
@@ -69,6 +74,11 @@ const POSTGRES: Files = &[
         5,
         "health notices",
         include_str!("../../migrations/postgres/0005_health_notices.sql"),
+    ),
+    (
+        6,
+        "oncall",
+        include_str!("../../migrations/postgres/0006_oncall.sql"),
     ),
     (
         7,
