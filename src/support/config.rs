@@ -412,6 +412,16 @@ pub fn check(config: &Config) -> Result<(), (String, String)> {
                     "names nobody: list users, usergroup:S…, rotation:… or channel:C…".into(),
                 ));
             }
+            for target in &level.notify {
+                if let Notify::Rotation(rotation) = target
+                    && !config.rotations.contains_key(rotation)
+                {
+                    return Err((
+                        format!("{field}.levels[{i}].notify"),
+                        format!("`rotation:{rotation}` names no rotation under rotations"),
+                    ));
+                }
+            }
             if level.after.0.as_chrono() < chrono::Duration::minutes(1) {
                 return Err((
                     format!("{field}.levels[{i}].after"),
@@ -443,6 +453,16 @@ pub fn check(config: &Config) -> Result<(), (String, String)> {
         "support.incidents.escalation",
     )?;
     for (tenant, customer) in &config.customers {
+        for target in customer.first_line.iter().chain(&support.first_line) {
+            if let Notify::Rotation(rotation) = target
+                && !config.rotations.contains_key(rotation)
+            {
+                return Err((
+                    format!("customers.{tenant}.first_line"),
+                    format!("`rotation:{rotation}` names no rotation under rotations"),
+                ));
+            }
+        }
         known(
             &customer.escalation,
             &format!("customers.{tenant}.escalation"),

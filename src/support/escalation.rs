@@ -243,7 +243,7 @@ async fn page_level(
         for target in &step.notify {
             match target {
                 Notify::Channel(channel) => channels.push(channel),
-                other => people.extend(desk.people(other, now)),
+                other => people.extend(desk.people(work, other, now).await?),
             }
         }
         let place = format!("r{round}:l{level}");

@@ -22,8 +22,10 @@ use crate::config::Config;
 use crate::dispatch::templates::TemplateError;
 use crate::dispatch::{Dispatcher, Env};
 use crate::ids::{ChannelId, MessageTs, UserId};
+use crate::oncall::RosterError;
 use crate::scheduler::{HandlerError, TimerHandler};
 use crate::store::StoreError;
+use crate::work::Work;
 use chrono::{DateTime, Utc};
 use config::Notify;
 use std::sync::Arc;
@@ -104,28 +106,48 @@ impl<'a> Desk<'a> {
             .render(&format!("support.{name}"), data)
     }
 
-    /// Who is on call for `rotation` at `at` (the on-call job's roster).
-    pub fn on_call(&self, rotation: &str, at: DateTime<Utc>) -> Vec<UserId> {
-        tracing::warn!(
-            rotation,
-            %at,
-            "no roster of rotations in this build: nobody is paged for the rotation"
-        );
-        Vec::new()
-    }
-
-    /// The people a target names at `at` (a channel names nobody).
-    pub fn people(&self, target: &Notify, at: DateTime<Utc>) -> Vec<UserId> {
-        match target {
-            Notify::User(user) => vec![user.clone()],
-            Notify::Usergroup(group) => self.directory().members(group),
-            Notify::Rotation(rotation) => self.on_call(rotation, at),
-            Notify::Channel(_) => Vec::new(),
+    /// Who is on call for `rotation` at `at` (the on-call job's roster,
+    /// overrides and swaps included); empty when nobody is.
+    pub async fn on_call(
+        &self,
+        work: &mut Work,
+        rotation: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<UserId>, SupportError> {
+        match crate::oncall::on_call(work, self.config(), rotation, at).await {
+            Ok(people) => Ok(people),
+            Err(RosterError::Store(err)) => Err(err.into()),
+            Err(err @ RosterError::UnknownRotation(_)) => {
+                // `watchkeeper check` refuses such policies; a reload may not have.
+                tracing::error!(error = %err, "escalation names an unknown rotation");
+                Ok(Vec::new())
+            }
         }
     }
 
-    /// Targets as Slack mentions (trusted mrkdwn built here), joined.
-    pub fn mentions(&self, targets: &[Notify], at: DateTime<Utc>) -> String {
+    /// The people a target names at `at` (a channel names nobody).
+    pub async fn people(
+        &self,
+        work: &mut Work,
+        target: &Notify,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<UserId>, SupportError> {
+        Ok(match target {
+            Notify::User(user) => vec![user.clone()],
+            Notify::Usergroup(group) => self.directory().members(group),
+            Notify::Rotation(rotation) => self.on_call(work, rotation, at).await?,
+            Notify::Channel(_) => Vec::new(),
+        })
+    }
+
+    /// Targets as Slack mentions (trusted mrkdwn built here), joined; a
+    /// rotation is named by whoever is on call at `at`.
+    pub async fn mentions(
+        &self,
+        work: &mut Work,
+        targets: &[Notify],
+        at: DateTime<Utc>,
+    ) -> Result<String, SupportError> {
         let mut parts: Vec<String> = Vec::new();
         for target in targets {
             match target {
@@ -133,7 +155,7 @@ impl<'a> Desk<'a> {
                 Notify::Usergroup(group) => parts.push(format!("<!subteam^{group}>")),
                 Notify::Channel(channel) => parts.push(format!("<#{channel}>")),
                 Notify::Rotation(rotation) => {
-                    let people = self.on_call(rotation, at);
+                    let people = self.on_call(work, rotation, at).await?;
                     if people.is_empty() {
                         parts.push(format!("{} (nobody on call)", escape(rotation)));
                     } else {
@@ -142,11 +164,11 @@ impl<'a> Desk<'a> {
                 }
             }
         }
-        if parts.is_empty() {
+        Ok(if parts.is_empty() {
             "our support team".into()
         } else {
             parts.join(", ")
-        }
+        })
     }
 }
 

@@ -416,11 +416,12 @@ async fn open_or_join(
     }
     let zone = zone(desk, &request);
     let first_line = support_config::first_line(config, customer);
+    let first_line = desk.mentions(work, &first_line, now).await?;
     let ack = desk.render(
         "request_ack",
         &json!({
             "id": request.id,
-            "first_line": desk.mentions(&first_line, now),
+            "first_line": first_line,
             "due": first_due.map(|d| slack_date(d, zone)),
             "around_the_clock": customer.tier == Tier::AroundTheClock,
             "open_now": clock.is_open(now),

@@ -143,7 +143,10 @@ async fn fire(work: &mut Work, desk: &Desk<'_>, id: i64, what: &str) -> Result<(
     };
     let who = match &request.claimed_by {
         Some(user) => mention(user),
-        None => desk.mentions(&first_line(config, customer), now),
+        None => {
+            desk.mentions(work, &first_line(config, customer), now)
+                .await?
+        }
     };
     let due = if first {
         request.first_response_due
