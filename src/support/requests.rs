@@ -865,3 +865,14 @@ pub async fn find(
     }
     Ok(request)
 }
+
+/// The thread of request `id` (for `/wk postmortem #12`).
+pub async fn thread_of_request(
+    work: &mut Work,
+    id: i64,
+) -> Result<Option<(crate::ids::ChannelId, crate::ids::MessageTs)>, crate::store::StoreError> {
+    let tx = work.tx().await?;
+    Ok(db::request(tx.conn(), id)
+        .await?
+        .map(|r| (r.channel, r.thread_ts)))
+}
