@@ -140,3 +140,126 @@ impl HandoffSection for ActiveIncidents {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+    use crate::store::support::NewRequest;
+    use chrono::{DateTime, Duration, Utc};
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+    }
+
+    #[tokio::test]
+    async fn open_requests_come_breaching_first_and_incidents_with_their_paging_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}/wk.db", dir.path().display()))
+            .await
+            .unwrap();
+        let config = Arc::new(crate::config::parse("x", crate::config::BUNDLED_EXAMPLE).unwrap());
+        let opened = at("2026-03-02T09:00:00Z");
+        let mut work = Work::new(store.clone(), opened);
+        let tx = work.tx().await.unwrap();
+        for (ts, text, due) in [
+            ("1.000001", "calm question", opened + Duration::hours(5)),
+            (
+                "1.000002",
+                "nobody answered this",
+                opened + Duration::minutes(30),
+            ),
+        ] {
+            db::insert_request(
+                tx.conn(),
+                &NewRequest {
+                    tenant: "acme".into(),
+                    channel: "C0ACME".into(),
+                    thread_ts: ts.into(),
+                    opened_by: "U9EXT".into(),
+                    text: text.into(),
+                    first_response_due: Some(due),
+                    resolution_due: None,
+                },
+                opened,
+            )
+            .await
+            .unwrap();
+        }
+        db::open_incident(tx.conn(), "group", "Disk full", "critical", opened)
+            .await
+            .unwrap();
+        work.commit().await.unwrap();
+
+        let change = ShiftChange {
+            rotation: "ops-duty".into(),
+            shift_started: opened,
+            at: opened + Duration::hours(1),
+            outgoing: vec!["U0ANNA".into()],
+            incoming: vec!["U0BEN".into()],
+        };
+        let mut work = Work::new(store.clone(), change.at);
+        let requests = OpenRequests::new(config)
+            .collect(&mut work, &change)
+            .await
+            .unwrap()
+            .expect("a section");
+        assert_eq!(requests.items.len(), 2);
+        assert!(requests.items[0].attention, "the breaching one first");
+        assert!(requests.items[0].text.contains("nobody answered this"));
+        assert!(requests.items[0].text.contains("SLA breached"));
+        assert!(!requests.items[1].attention);
+        assert!(
+            requests.items[1]
+                .link
+                .as_deref()
+                .unwrap()
+                .contains("/archives/C0ACME/p1000001")
+        );
+        let incidents = ActiveIncidents
+            .collect(&mut work, &change)
+            .await
+            .unwrap()
+            .expect("a section");
+        assert!(
+            incidents.items[0].text.contains("INC-1"),
+            "{:?}",
+            incidents.items
+        );
+        assert!(incidents.items[0].text.contains("Disk full"));
+        drop(work);
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn nothing_open_leaves_the_sections_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}/wk.db", dir.path().display()))
+            .await
+            .unwrap();
+        let config = Arc::new(crate::config::parse("x", crate::config::BUNDLED_EXAMPLE).unwrap());
+        let now = at("2026-03-02T09:00:00Z");
+        let change = ShiftChange {
+            rotation: "ops-duty".into(),
+            shift_started: now,
+            at: now,
+            outgoing: vec![],
+            incoming: vec![],
+        };
+        let mut work = Work::new(store.clone(), now);
+        assert!(
+            OpenRequests::new(config)
+                .collect(&mut work, &change)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            ActiveIncidents
+                .collect(&mut work, &change)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+}
