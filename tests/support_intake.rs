@@ -216,6 +216,11 @@ async fn a_customer_thread_is_answered_claimed_and_resolved(db: Db) {
         .command("U0SAM", "T0STAFF", "C0OPS", "postmortem #1 Checkout errors")
         .await;
     assert!(text_of(&pm).contains("PM-1"), "{pm}");
+    assert_eq!(
+        db_postmortem(&app).await,
+        format!("thread:C0ACME:{root}"),
+        "the postmortem is the request's thread"
+    );
     app.stop().await;
 }
 
