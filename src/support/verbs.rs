@@ -83,6 +83,22 @@ fn started_reply(call: &Call<'_>, id: i64, started: &Started) -> Result<Reply, C
     Ok(Reply::text(text))
 }
 
+/// The open request a command names; a conflict when it is not open.
+async fn open_request(
+    call: &mut Call<'_>,
+    which: Option<&str>,
+) -> Result<db::Request, CommandError> {
+    let request = requests::find(call.work, &call.inbound.place, which).await?;
+    if request.status != db::RequestStatus::Open {
+        return Err(CommandError::Conflict(format!(
+            "Request {} is {}; `/wk reopen` it first.",
+            request_label(request.id),
+            request.status.as_str()
+        )));
+    }
+    Ok(request)
+}
+
 /// `/wk urgent [#12]`: pages on-call now, at any hour.
 pub struct Urgent;
 
@@ -91,17 +107,10 @@ impl Verb for Urgent {
         "urgent"
     }
 
-    fn run<'a>(&'a self, call: Call<'a>) -> BoxFuture<'a, Result<Reply, CommandError>> {
+    fn run<'a>(&'a self, mut call: Call<'a>) -> BoxFuture<'a, Result<Reply, CommandError>> {
         Box::pin(async move {
             let (which, _) = split(&call.line.args);
-            let request = requests::find(call.work, &call.inbound.place, which).await?;
-            if request.status != db::RequestStatus::Open {
-                return Err(CommandError::Conflict(format!(
-                    "Request {} is {}; `/wk reopen` it first.",
-                    request_label(request.id),
-                    request.status.as_str()
-                )));
-            }
+            let request = open_request(&mut call, which).await?;
             let desk = Desk::new(call.env);
             let by = call.inbound.actor.user.clone();
             let started =
@@ -121,17 +130,10 @@ impl Verb for Escalate {
         "escalate"
     }
 
-    fn run<'a>(&'a self, call: Call<'a>) -> BoxFuture<'a, Result<Reply, CommandError>> {
+    fn run<'a>(&'a self, mut call: Call<'a>) -> BoxFuture<'a, Result<Reply, CommandError>> {
         Box::pin(async move {
             let (which, reason) = split(&call.line.args);
-            let request = requests::find(call.work, &call.inbound.place, which).await?;
-            if request.status != db::RequestStatus::Open {
-                return Err(CommandError::Conflict(format!(
-                    "Request {} is {}; `/wk reopen` it first.",
-                    request_label(request.id),
-                    request.status.as_str()
-                )));
-            }
+            let request = open_request(&mut call, which).await?;
             let desk = Desk::new(call.env);
             let by = call.inbound.actor.user.clone();
             let reason = if reason.is_empty() {
