@@ -258,7 +258,10 @@ impl Core {
             clock: clock.clone(),
             catalog: catalog.clone(),
         };
-        let listeners: Vec<Arc<dyn dispatch::Listener>> = vec![Arc::new(crate::oncall::Swaps)];
+        let listeners: Vec<Arc<dyn dispatch::Listener>> = vec![
+            Arc::new(crate::oncall::Swaps),
+            Arc::new(crate::support::Intake),
+        ];
         let dispatcher = Dispatcher::new(env, audit, store.clone(), listeners)?;
         let lease = config.workers.lease.as_chrono();
         let forges = forges(settings, config, &clock)?;
@@ -272,8 +275,9 @@ impl Core {
         handlers.extend(crate::postmortem::handlers(config, forges.clone()));
         handlers.push(Arc::new(crate::oncall::Ticks::new(
             dispatcher.clone(),
-            handoff_sections(runtime),
+            handoff_sections(runtime, config),
         )));
+        handlers.extend(crate::support::handlers(dispatcher.clone()));
         let checks = crate::catalog::checks::HttpChecks::new(
             catalog.clone(),
             config.catalog.debounce.as_chrono(),
@@ -355,8 +359,13 @@ impl Core {
 
 /// Every job's part of a shift hand-off summary (read in a fixed order:
 /// requests, incidents, approvals, changes), plus the runtime's extras.
-fn handoff_sections(runtime: &Runtime) -> Vec<Arc<dyn HandoffSection>> {
-    let mut sections: Vec<Arc<dyn HandoffSection>> = Vec::new();
+fn handoff_sections(runtime: &Runtime, config: &Config) -> Vec<Arc<dyn HandoffSection>> {
+    let mut sections: Vec<Arc<dyn HandoffSection>> = vec![
+        Arc::new(crate::support::handoff::OpenRequests::new(Arc::new(
+            config.clone(),
+        ))),
+        Arc::new(crate::support::handoff::ActiveIncidents),
+    ];
     sections.extend(runtime.handoff_sections.iter().cloned());
     sections
 }

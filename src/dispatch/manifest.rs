@@ -16,6 +16,10 @@ use std::path::Path;
 /// The manifest files shipped with the binary, used when the folder is absent.
 const EMBEDDED: &[(&str, &str)] = &[
     ("_common.yaml", include_str!("../../commands/_common.yaml")),
+    (
+        "_support.yaml",
+        include_str!("../../commands/_support.yaml"),
+    ),
     ("changes.yaml", include_str!("../../commands/changes.yaml")),
     ("help.yaml", include_str!("../../commands/help.yaml")),
     ("oncall.yaml", include_str!("../../commands/oncall.yaml")),
@@ -27,7 +31,18 @@ const EMBEDDED: &[(&str, &str)] = &[
         "postmortems.yaml",
         include_str!("../../commands/postmortems.yaml"),
     ),
+    (
+        "escalate.yaml",
+        include_str!("../../commands/escalate.yaml"),
+    ),
+    ("reopen.yaml", include_str!("../../commands/reopen.yaml")),
+    (
+        "requests.yaml",
+        include_str!("../../commands/requests.yaml"),
+    ),
+    ("resolve.yaml", include_str!("../../commands/resolve.yaml")),
     ("status.yaml", include_str!("../../commands/status.yaml")),
+    ("urgent.yaml", include_str!("../../commands/urgent.yaml")),
     ("whoami.yaml", include_str!("../../commands/whoami.yaml")),
 ];
 

@@ -42,6 +42,11 @@ const SQLITE: Files = &[
         "oncall",
         include_str!("../../migrations/sqlite/0006_oncall.sql"),
     ),
+    (
+        7,
+        "support",
+        include_str!("../../migrations/sqlite/0007_support.sql"),
+    ),
 ];
 
 const POSTGRES: Files = &[
@@ -74,6 +79,11 @@ const POSTGRES: Files = &[
         6,
         "oncall",
         include_str!("../../migrations/postgres/0006_oncall.sql"),
+    ),
+    (
+        7,
+        "support",
+        include_str!("../../migrations/postgres/0007_support.sql"),
     ),
 ];
 

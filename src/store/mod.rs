@@ -12,6 +12,7 @@ mod migrations;
 pub mod oncall;
 pub mod outbox;
 pub mod postmortems;
+pub mod support;
 pub mod timeline;
 pub mod timers;
 pub mod tx;

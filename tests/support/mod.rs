@@ -7,6 +7,7 @@
 pub mod fake_github;
 pub mod fake_slack;
 pub mod interactions;
+pub mod slack_events;
 
 use fake_slack::FakeSlack;
 use serde_json::Value;

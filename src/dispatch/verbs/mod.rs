@@ -16,6 +16,11 @@ pub fn all() -> Vec<Box<dyn Verb>> {
         Box::new(crate::catalog::verbs::Status),
         Box::new(crate::catalog::verbs::Changes),
         Box::new(crate::oncall::Oncall),
+        Box::new(crate::support::verbs::Resolve),
+        Box::new(crate::support::verbs::Reopen),
+        Box::new(crate::support::verbs::Urgent),
+        Box::new(crate::support::verbs::Escalate),
+        Box::new(crate::support::verbs::ListRequests),
     ]
 }
 
@@ -29,6 +34,8 @@ pub fn required_templates(verb: &str) -> &'static [&'static str] {
         "status" => &["component", "summary", "not_found"],
         "changes" => &["list"],
         "oncall" => crate::oncall::TEMPLATES,
+        "resolve" | "reopen" | "urgent" | "escalate" => &["done"],
+        "requests" => &["list"],
         _ => &[],
     }
 }
