@@ -103,3 +103,51 @@ fn the_binary_reloads_on_sighup_and_stops_on_sigterm() {
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}");
 }
+
+/// A health endpoint that answers `ok`.
+async fn healthy_endpoint() -> String {
+    let router = axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/healthz", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_check_declared_after_a_reload_runs_without_a_restart() {
+    let url = healthy_endpoint().await;
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("edge.yaml");
+    std::fs::write(&catalog, "components:\n  - id: edge-api\n").unwrap();
+    let example = support::example_config();
+    let config = example[example.find("team:").unwrap()..]
+        .replace(
+            &format!("paths: [{}]", repo_path("catalog").display()),
+            &format!("paths: [{}]", catalog.display()),
+        )
+        .replace("run_checks: false", "run_checks: true");
+    let app = TestApp::spawn_virtual_with(Db::Sqlite, monday_morning(), &config, None)
+        .await
+        .unwrap();
+    let status = || app.command("U0ANNA", "T0STAFF", "C0OPS", "status edge-api");
+    app.advance(chrono::Duration::minutes(1)).await;
+    assert!(text_of(&status().await).contains("is *unknown*"));
+
+    std::fs::write(
+        &catalog,
+        format!(
+            "components:\n  - id: edge-api\n    checks:\n      - {{ url: '{url}', interval: 30s, timeout: 2s, body_contains: ok }}\n"
+        ),
+    )
+    .unwrap();
+    app.server.reload(&app.settings).await.unwrap();
+    app.advance(chrono::Duration::seconds(30)).await;
+    let after = text_of(&status().await);
+    assert!(
+        after.contains("is *green*") && after.contains("HTTP 200"),
+        "{after}"
+    );
+    app.stop().await;
+}

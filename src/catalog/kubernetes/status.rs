@@ -22,6 +22,8 @@ pub enum State {
     Refused(String),
     /// The API server cannot be reached (or the client cannot be set up).
     Unreachable(String),
+    /// The watch stopped on a problem of ours (the store) and restarts.
+    Restarting(String),
 }
 
 /// A state and since when.
@@ -127,6 +129,9 @@ impl StatusBoard {
                     }
                     State::Unreachable(why) => {
                         format!("cluster {name}: unreachable since {since}: {why}")
+                    }
+                    State::Restarting(why) => {
+                        format!("cluster {name}: restarting its watch since {since}: {why}")
                     }
                 }
             })

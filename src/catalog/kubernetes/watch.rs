@@ -227,8 +227,11 @@ pub async fn run(ctx: Arc<Context>, cluster: ClusterConfig, mut control: Control
         };
         tracing::error!(cluster = %cluster.name, error = %failure, "cannot watch the cluster; trying again");
         ctx.board.error(&cluster.name);
-        ctx.board
-            .set(&cluster.name, State::Unreachable(failure.to_string()));
+        let state = match &failure {
+            Failure::Connect(_) => State::Unreachable(failure.to_string()),
+            Failure::Store(_) => State::Restarting(failure.to_string()),
+        };
+        ctx.board.set(&cluster.name, state);
         if let Failure::Connect(_) = &failure {
             // Say so on the cluster's component, if the store lets us.
             let view = ClusterView::new(&cluster.name, Vec::new());
