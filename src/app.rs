@@ -19,6 +19,7 @@ use crate::http::{self, HttpState};
 use crate::ids::{ChannelId, MessageTs};
 use crate::ingress::{InboxHandler, Ingress};
 use crate::metrics::Metrics;
+use crate::oncall::handoff::HandoffSection;
 use crate::outbox::forge::{ForgeEffect, ForgeSink};
 use crate::outbox::{Outbox, SlackEffect, SlackSink};
 use crate::scheduler::{Recurrence, ScheduleDef, Scheduler, TimerHandler, builtin};
@@ -193,6 +194,8 @@ pub struct Runtime {
     pub background_workers: bool,
     /// Crash points, for tests and drills.
     pub faults: Option<Arc<dyn Faults>>,
+    /// Hand-off sections beyond the jobs' own (tests, drills).
+    pub handoff_sections: Vec<Arc<dyn HandoffSection>>,
 }
 
 impl Runtime {
@@ -202,6 +205,7 @@ impl Runtime {
             clock: Clock::system(),
             background_workers: true,
             faults: None,
+            handoff_sections: Vec::new(),
         }
     }
 }
@@ -256,7 +260,8 @@ impl Core {
             clock: clock.clone(),
             catalog: catalog.clone(),
         };
-        let dispatcher = Dispatcher::new(env, audit, store.clone(), Vec::new())?;
+        let listeners: Vec<Arc<dyn dispatch::Listener>> = vec![Arc::new(crate::oncall::Swaps)];
+        let dispatcher = Dispatcher::new(env, audit, store.clone(), listeners)?;
         let lease = config.workers.lease.as_chrono();
         let forges = forges(settings, config, &clock)?;
         let mut handlers: Vec<Arc<dyn TimerHandler>> = vec![
@@ -267,6 +272,10 @@ impl Core {
             }),
         ];
         handlers.extend(crate::postmortem::handlers(config, forges.clone()));
+        handlers.push(Arc::new(crate::oncall::Ticks::new(
+            dispatcher.clone(),
+            handoff_sections(runtime, &catalog),
+        )));
         let checks = crate::catalog::checks::HttpChecks::new(
             catalog.clone(),
             config.catalog.debounce.as_chrono(),
@@ -311,6 +320,15 @@ impl Core {
             config.workers.poll.as_std(),
         );
         workers.prepare(&schedules(config)).await?;
+        let started = dispatcher.env();
+        crate::oncall::ticks::replan_all(
+            &store,
+            config,
+            started.manifest.templates(),
+            runtime.clock.now(),
+            "a configuration change",
+        )
+        .await?;
         if config.catalog.run_checks {
             arm_checks(&catalog, &store, runtime.clock.now()).await?;
         }
@@ -377,6 +395,19 @@ fn clusters_of(loaded: &Loaded) -> Vec<crate::catalog::kubernetes::config::Clust
         }
     }
     clusters
+}
+
+/// Every job's part of a shift hand-off summary (read in a fixed order:
+/// requests, incidents, approvals, changes), plus the runtime's extras.
+fn handoff_sections(
+    runtime: &Runtime,
+    catalog: &Arc<crate::catalog::CatalogService>,
+) -> Vec<Arc<dyn HandoffSection>> {
+    let mut sections: Vec<Arc<dyn HandoffSection>> = vec![Arc::new(
+        crate::catalog::handoff::CatalogHandoff::new(catalog.clone()),
+    )];
+    sections.extend(runtime.handoff_sections.iter().cloned());
+    sections
 }
 
 /// The forges by name: `git` always (repositories under `forges.git.path`),
@@ -688,6 +719,21 @@ impl Server {
         Ok(())
     }
 
+    /// After a reload: tells the people whose shifts the new rotations moved
+    /// and re-arms every rotation's hand-offs and reminders.
+    pub async fn replan_oncall(&self) -> Result<(), AppError> {
+        let env = self.core.dispatcher.env();
+        crate::oncall::ticks::replan_all(
+            &self.core.store,
+            &env.config,
+            env.manifest.templates(),
+            env.clock.now(),
+            "a configuration change",
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Stops taking work, lets in-flight requests and the workers' current
     /// step finish, gives back what is still claimed, flushes and closes.
     pub async fn shutdown(self) {
@@ -740,7 +786,12 @@ pub async fn serve(settings: Settings) -> Result<(), AppError> {
     let server = Server::start(&settings).await?;
     while let Signal::Reload = next_signal().await {
         match server.reload(&settings).await {
-            Ok(()) => tracing::info!("configuration and commands reloaded"),
+            Ok(()) => {
+                tracing::info!("configuration and commands reloaded");
+                if let Err(err) = server.replan_oncall().await {
+                    tracing::error!(error = %err, "cannot re-plan the rotations after the reload");
+                }
+            }
             Err(err) => tracing::error!(
                 error = %err,
                 "reload refused; still running with the previous configuration"
@@ -795,6 +846,7 @@ pub async fn console(settings: Settings) -> Result<(), AppError> {
         clock,
         background_workers: false,
         faults: None,
+        handoff_sections: Vec::new(),
     };
     let core = Core::build(&settings, &runtime, "console", chat.clone(), false).await?;
     let interactive = std::io::stdin().is_terminal();

@@ -33,11 +33,7 @@ fn emoji(rag: Rag) -> &'static str {
 
 /// A time every reader sees in their own zone (Slack date token), with a UTC fallback.
 fn when(at: DateTime<Utc>) -> String {
-    format!(
-        "<!date^{}^{{date_short_pretty}} {{time}}|{} UTC>",
-        at.timestamp(),
-        at.format("%Y-%m-%d %H:%M")
-    )
+    crate::chat::mrkdwn::date_token(at)
 }
 
 /// Who may see what: staff see everything; a customer only their tenant's.

@@ -16,6 +16,16 @@ pub fn escape(value: &str) -> String {
     out
 }
 
+/// A moment every reader sees in their own time zone (a Slack date token),
+/// with a UTC fallback for clients that cannot show it (and the console).
+pub fn date_token(at: chrono::DateTime<chrono::Utc>) -> String {
+    format!(
+        "<!date^{}^{{date_short_pretty}} {{time}}|{} UTC>",
+        at.timestamp(),
+        at.format("%Y-%m-%d %H:%M")
+    )
+}
+
 /// Renders mrkdwn as readable plain text: `<@U1>` → `@U1`, `<#C1|name>` → `#name`,
 /// `<url|label>` → `label (url)`, `<!date^…|fallback>` → `fallback`, entities decoded.
 pub fn to_plain(text: &str) -> String {

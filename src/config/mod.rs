@@ -59,6 +59,9 @@ pub struct Config {
     /// How postmortems are opened and followed.
     #[serde(default)]
     pub postmortems: crate::postmortem::config::PostmortemsConfig,
+    /// On-call rotations, by name.
+    #[serde(default)]
+    pub rotations: crate::oncall::config::Rotations,
 }
 
 /// A message posted on a schedule.
@@ -439,6 +442,8 @@ fn check(file: &str, config: &Config) -> Result<(), ConfigError> {
             "must be at least 1m (forges rate-limit us)".into(),
         ));
     }
+    crate::oncall::config::check(&config.rotations)
+        .map_err(|problem| invalid(problem.field, problem.message))?;
     crate::catalog::kubernetes::config::check(&config.catalog.clusters, &config.customers)
         .map_err(|problem| invalid(problem.field, problem.message))?;
     for (role, members) in &config.roles {

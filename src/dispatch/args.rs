@@ -34,6 +34,16 @@ impl CommandLine {
     }
 }
 
+/// Reads a person as typed in a command: Slack's `<@U123|anna>`, `@U123` or
+/// `U123`.
+pub fn user_mention(text: &str) -> Option<crate::ids::UserId> {
+    let text = text.trim_start_matches('<').trim_end_matches('>');
+    let text = text.trim_start_matches('@');
+    let id = text.split('|').next()?;
+    (id.len() > 1 && id.starts_with(['U', 'W']) && id.chars().all(|c| c.is_ascii_alphanumeric()))
+        .then(|| crate::ids::UserId::from(id))
+}
+
 fn split(text: &str) -> Result<Vec<String>, UnclosedQuote> {
     let mut words = Vec::new();
     let mut current = String::new();

@@ -18,6 +18,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("_common.yaml", include_str!("../../commands/_common.yaml")),
     ("changes.yaml", include_str!("../../commands/changes.yaml")),
     ("help.yaml", include_str!("../../commands/help.yaml")),
+    ("oncall.yaml", include_str!("../../commands/oncall.yaml")),
     (
         "postmortem.yaml",
         include_str!("../../commands/postmortem.yaml"),

@@ -62,3 +62,32 @@ pub trait HandoffSection: Send + Sync {
         change: &'a ShiftChange,
     ) -> BoxFuture<'a, Result<Option<HandoffSectionData>, StoreError>>;
 }
+
+/// The order sections are read in; sections with other names follow, by name.
+const ORDER: [&str; 4] = ["requests", "incidents", "approvals", "changes"];
+
+fn rank(name: &str) -> (usize, &str) {
+    (
+        ORDER.iter().position(|n| *n == name).unwrap_or(ORDER.len()),
+        name,
+    )
+}
+
+/// Asks every section what it has to say about `change`, in the fixed order
+/// (open requests, incidents, approvals, changes, then any other by name);
+/// sections with nothing to say are left out.
+pub async fn collect(
+    sections: &[std::sync::Arc<dyn HandoffSection>],
+    work: &mut Work,
+    change: &ShiftChange,
+) -> Result<Vec<HandoffSectionData>, StoreError> {
+    let mut ordered: Vec<&std::sync::Arc<dyn HandoffSection>> = sections.iter().collect();
+    ordered.sort_by_key(|s| rank(s.name()));
+    let mut out = Vec::new();
+    for section in ordered {
+        if let Some(data) = section.collect(work, change).await? {
+            out.push(data);
+        }
+    }
+    Ok(out)
+}

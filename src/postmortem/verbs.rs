@@ -26,14 +26,7 @@ struct Request {
     labels: Vec<String>,
 }
 
-/// Reads `<@U123|anna>`, `@U123` or `U123`.
-fn user_arg(text: &str) -> Option<UserId> {
-    let text = text.trim_start_matches('<').trim_end_matches('>');
-    let text = text.trim_start_matches('@');
-    let id = text.split('|').next()?;
-    (id.len() > 1 && id.starts_with(['U', 'W']) && id.chars().all(|c| c.is_ascii_alphanumeric()))
-        .then(|| UserId::from(id))
-}
+use crate::dispatch::args::user_mention as user_arg;
 
 fn parse(args: &[String]) -> Result<Request, CommandError> {
     let mut request = Request::default();

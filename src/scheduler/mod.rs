@@ -19,7 +19,7 @@
 pub mod builtin;
 mod recurrence;
 
-pub use recurrence::{Recurrence, RecurrenceError};
+pub use recurrence::{Recurrence, RecurrenceError, local_instant};
 
 use crate::clock::Clock;
 use crate::faults::{FaultPoint, Faults};

@@ -124,16 +124,23 @@ impl Recurrence {
 
     /// The real instant of a local wall-clock time in this zone.
     fn instant(&self, local: NaiveDateTime) -> Option<DateTime<Utc>> {
-        match self.tz.from_local_datetime(&local) {
-            LocalResult::Single(at) => Some(at.with_timezone(&Utc)),
-            LocalResult::Ambiguous(first, second) => Some(first.min(second).with_timezone(&Utc)),
-            LocalResult::None => (1..=240).find_map(|minutes| {
-                self.tz
-                    .from_local_datetime(&(local + Duration::minutes(minutes)))
-                    .earliest()
-                    .map(|at| at.with_timezone(&Utc))
-            }),
-        }
+        local_instant(self.tz, local)
+    }
+}
+
+/// The real instant of a local wall-clock time in `tz`, by the documented
+/// rule: a time skipped by spring forward is the instant the clocks jump; a
+/// time that occurs twice is its first occurrence. Rotations use it too, so
+/// schedules and shift hand-offs follow one DST rule.
+pub fn local_instant(tz: Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
+    match tz.from_local_datetime(&local) {
+        LocalResult::Single(at) => Some(at.with_timezone(&Utc)),
+        LocalResult::Ambiguous(first, second) => Some(first.min(second).with_timezone(&Utc)),
+        LocalResult::None => (1..=240).find_map(|minutes| {
+            tz.from_local_datetime(&(local + Duration::minutes(minutes)))
+                .earliest()
+                .map(|at| at.with_timezone(&Utc))
+        }),
     }
 }
 

@@ -38,6 +38,11 @@ const SQLITE: Files = &[
         include_str!("../../migrations/sqlite/0005_health_notices.sql"),
     ),
     (
+        6,
+        "oncall",
+        include_str!("../../migrations/sqlite/0006_oncall.sql"),
+    ),
+    (
         9,
         "kube watch",
         include_str!("../../migrations/sqlite/0009_kube_watch.sql"),
@@ -69,6 +74,11 @@ const POSTGRES: Files = &[
         5,
         "health notices",
         include_str!("../../migrations/postgres/0005_health_notices.sql"),
+    ),
+    (
+        6,
+        "oncall",
+        include_str!("../../migrations/postgres/0006_oncall.sql"),
     ),
     (
         9,

@@ -9,6 +9,7 @@
 pub mod audit;
 pub mod health;
 mod migrations;
+pub mod oncall;
 pub mod outbox;
 pub mod postmortems;
 pub mod timeline;

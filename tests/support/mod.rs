@@ -7,6 +7,7 @@
 pub mod fake_github;
 pub mod fake_kube;
 pub mod fake_slack;
+pub mod interactions;
 
 use fake_slack::FakeSlack;
 use serde_json::Value;
@@ -388,6 +389,7 @@ pub fn virtual_runtime(clock: Clock, faults: Option<Arc<dyn Faults>>) -> Runtime
         clock,
         background_workers: false,
         faults,
+        handoff_sections: Vec::new(),
     }
 }
 

@@ -15,6 +15,7 @@ pub fn all() -> Vec<Box<dyn Verb>> {
         Box::new(crate::postmortem::ListPostmortems),
         Box::new(crate::catalog::verbs::Status),
         Box::new(crate::catalog::verbs::Changes),
+        Box::new(crate::oncall::Oncall),
     ]
 }
 
@@ -27,6 +28,7 @@ pub fn required_templates(verb: &str) -> &'static [&'static str] {
         "postmortems" => &["list"],
         "status" => &["component", "summary", "not_found"],
         "changes" => &["list"],
+        "oncall" => crate::oncall::TEMPLATES,
         _ => &[],
     }
 }
