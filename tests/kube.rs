@@ -626,6 +626,60 @@ async fn an_unreachable_or_misconfigured_cluster_does_not_stop_the_bot(db: Db) {
     app.stop().await;
 }
 
+async fn the_next_hand_off_names_what_is_red_and_what_rolled_out(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let kube = FakeKube::start().await;
+    kube.put_json(checkout("deployment_healthy_rolled_out.json", "3"));
+    let Some(app) = start(db, &kube, dir.path()).await else {
+        return;
+    };
+    readyz_says(&app, "cluster acme-prod: watching").await;
+    // A rollout during Chen's shift leaves nothing available.
+    kube.put_json(checkout("deployment_rolling_update_in_progress.json", "4"));
+    status_shows(
+        &app,
+        "acme-checkout-api",
+        &["is *red*", "no replica available"],
+    )
+    .await;
+
+    let reply = app
+        .command(
+            "U0CHEN",
+            "T0STAFF",
+            "C0OPS",
+            "oncall override <@U0ANNA> tomorrow 18:00 8h ops-duty",
+        )
+        .await;
+    assert_eq!(reply["response_type"], "in_channel", "{reply}");
+    let from = chrono::DateTime::parse_from_rfc3339("2026-03-03T17:00:00Z")
+        .unwrap()
+        .to_utc();
+    app.advance(from - app.clock.now()).await;
+    let handoff: Vec<String> = app
+        .slack
+        .messages_in("C0OPS")
+        .into_iter()
+        .map(|m| m.text)
+        .filter(|t| t.contains("ops-duty hand-off"))
+        .collect();
+    assert_eq!(handoff.len(), 1, "{handoff:?}");
+    let text = &handoff[0];
+    assert!(
+        text.contains("Catalog: red now, and what changed during the shift"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ACME checkout API (acme-checkout-api) is red since Mon 09:00 UTC: kube:acme-prod:deployment/shop/checkout (red): no replica available (0 of 3 available)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Mon 09:00 UTC acme-checkout-api: deployment shop/checkout rolled out revision 4: postgres=postgres"),
+        "{text}"
+    );
+    app.stop().await;
+}
+
 /// Two replicas recording the same rollout at the same moment record it
 /// once (the revision is compared-and-set in the store).
 async fn concurrent_replicas_record_a_rollout_once(db: Db) {
@@ -754,6 +808,7 @@ async fn a_cluster_lease_has_one_holder_at_a_time(db: Db) {
 
 on_both_backends!(
     a_stuck_rollout_turns_the_component_amber_and_recovers,
+    the_next_hand_off_names_what_is_red_and_what_rolled_out,
     crashlooping_pods_and_a_silent_node_show_and_clear,
     a_rollout_is_recorded_once_while_another_replica_stands_by_and_takes_over,
     a_dropped_watch_an_outage_and_410_gone_lose_nothing,
