@@ -783,8 +783,11 @@ async fn refresh_usergroups(
 /// `watchkeeper serve`: runs until SIGTERM or Ctrl-C; SIGHUP reloads the
 /// configuration and commands.
 pub async fn serve(settings: Settings) -> Result<(), AppError> {
+    // Listening before start and for the whole run: a signal that arrives
+    // while a reload is being applied waits for the loop instead of being lost.
+    let mut signals = Signals::new();
     let server = Server::start(&settings).await?;
-    while let Signal::Reload = next_signal().await {
+    while let Signal::Reload = signals.next().await {
         match server.reload(&settings).await {
             Ok(()) => {
                 tracing::info!("configuration and commands reloaded");
@@ -808,29 +811,39 @@ enum Signal {
     Reload,
 }
 
-async fn next_signal() -> Signal {
+/// The process's stop and reload signals, listened to from creation on.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::hangup()),
-        ) {
-            (Ok(mut term), Ok(mut hup)) => {
-                tokio::select! {
-                    _ = term.recv() => Signal::Stop,
-                    _ = hup.recv() => Signal::Reload,
-                    _ = tokio::signal::ctrl_c() => Signal::Stop,
-                }
-            }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
-                Signal::Stop
-            }
+    streams: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Signals {
+    fn new() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let streams = match (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::hangup()),
+            ) {
+                (Ok(term), Ok(hup)) => Some((term, hup)),
+                _ => None,
+            };
+            Self { streams }
         }
+        #[cfg(not(unix))]
+        Self {}
     }
-    #[cfg(not(unix))]
-    {
+
+    async fn next(&mut self) -> Signal {
+        #[cfg(unix)]
+        if let Some((term, hup)) = &mut self.streams {
+            return tokio::select! {
+                _ = term.recv() => Signal::Stop,
+                _ = hup.recv() => Signal::Reload,
+                _ = tokio::signal::ctrl_c() => Signal::Stop,
+            };
+        }
         let _ = tokio::signal::ctrl_c().await;
         Signal::Stop
     }

@@ -397,3 +397,69 @@ on_both_backends!(
     a_swap_happens_only_when_both_engineers_confirm,
     a_configuration_change_tells_the_people_whose_shifts_moved,
 );
+
+fn run_binary(args: &[&str], db: &str, stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_watchkeeper"))
+        .args(args)
+        .env("WATCHKEEPER_DATABASE_URL", db)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn the_console_shows_the_rotations_and_a_week_of_hand_offs() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/wk.db", dir.path().display());
+    let out = run_binary(
+        &["console"],
+        &db,
+        ":as U0SAM\n:in C0OPS\n/wk oncall\n:advance 7d\n",
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("*ops-duty* (Europe/Berlin)"), "{stdout}");
+    assert!(stdout.contains("• Now: @U0"), "{stdout}");
+    assert_eq!(
+        stdout.matches("wk [#C0OPS]").count(),
+        1,
+        "one weekly hand-off in the ops channel: {stdout}"
+    );
+    assert!(stdout.contains("*ops-duty hand-off* at "), "{stdout}");
+    assert!(
+        stdout.contains("Reminder: your *ops-duty* shift starts"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn check_refuses_a_rotation_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("watchkeeper.yaml");
+    std::fs::write(
+        &path,
+        support::example_config()
+            .replace("members: [U0ANNA, U0BEN, U0CHEN]", "members: [U0ANNA, ben]"),
+    )
+    .unwrap();
+    let db = format!("sqlite://{}/wk.db", dir.path().display());
+    let out = run_binary(&["check", "--config", path.to_str().unwrap()], &db, "");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("rotations.ops-duty.members: `ben` is not a Slack user id"),
+        "{stderr}"
+    );
+}

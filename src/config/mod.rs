@@ -195,7 +195,8 @@ fn deserialize_tz<'de, D: serde::Deserializer<'de>>(d: D) -> Result<chrono_tz::T
     })
 }
 
-fn deserialize_optional_tz<'de, D: serde::Deserializer<'de>>(
+/// Reads an optional IANA zone, saying what to write when it is not one.
+pub(crate) fn deserialize_optional_tz<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> Result<Option<chrono_tz::Tz>, D::Error> {
     deserialize_tz(d).map(Some)

@@ -24,7 +24,7 @@ pub type Rotations = BTreeMap<String, RotationConfig>;
 pub struct RotationConfig {
     /// IANA zone of its hand-offs and restrictions (default: the team's);
     /// layers may name their own.
-    #[serde(default, deserialize_with = "optional_tz")]
+    #[serde(default, deserialize_with = "crate::config::deserialize_optional_tz")]
     pub timezone: Option<Tz>,
     /// A flat rotation's hand-off: `Mon 09:00` (weekly shifts) or `09:00`.
     #[serde(default)]
@@ -61,7 +61,7 @@ pub struct LayerConfig {
     /// Its name, e.g. `emea`.
     pub name: String,
     /// Its zone (default: the rotation's, else the team's).
-    #[serde(default, deserialize_with = "optional_tz")]
+    #[serde(default, deserialize_with = "crate::config::deserialize_optional_tz")]
     pub timezone: Option<Tz>,
     /// Its hand-off (default: the start of its first `restrict` window).
     #[serde(default)]
@@ -107,8 +107,11 @@ pub struct FormatError(String);
 /// after midnight.
 fn minutes_of(text: &str, allow_24: bool) -> Option<u32> {
     let (h, m) = text.split_once(':')?;
+    if h.is_empty() || h.len() > 2 || m.len() != 2 {
+        return None;
+    }
     let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
-    if m >= 60 || h.to_string().len() > 2 || m.to_string().len() > 2 {
+    if m >= 60 {
         return None;
     }
     match h {
@@ -273,15 +276,6 @@ fn windows<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Window>, D::Error> {
         .iter()
         .map(|t| t.parse().map_err(serde::de::Error::custom))
         .collect()
-}
-
-fn optional_tz<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Tz>, D::Error> {
-    let name = String::deserialize(d)?;
-    name.parse().map(Some).map_err(|_| {
-        serde::de::Error::custom(format!(
-            "`{name}` is not an IANA time zone: write one like Europe/Berlin or America/New_York"
-        ))
-    })
 }
 
 /// A rotation's layers as written: the flat form is one layer named after

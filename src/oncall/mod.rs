@@ -6,6 +6,15 @@
 //! - `handoff` — the contract through which the other jobs contribute to a
 //!   shift's hand-off summary (open requests, incidents, pending approvals,
 //!   notable changes) without this job reading their tables.
+//! - `ticks` — one durable timer chain per rotation: hand-offs at every
+//!   change of who is on call, reminders and empty-shift warnings ahead.
+//! - `notices` — what each person was last told about their shifts, so a
+//!   change tells exactly the people whose shifts moved, once.
+//! - `verbs`, `swaps`, `moments` — `/wk oncall`, swap confirmations, and
+//!   times as people type them.
+//!
+//! It never stores the roster: who is on call is always computed from the
+//! configuration and the overrides, so a configuration change applies at once.
 //!
 //! # The roster API: who is on call
 //!

@@ -34,13 +34,8 @@ pub const TICK: &str = "oncall.tick";
 /// Something due at a moment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
-    /// The people on call change.
-    Change {
-        /// Who was on call until now.
-        before: Segment,
-        /// Who is from now.
-        after: Segment,
-    },
+    /// The people on call change: a hand-off.
+    Change,
     /// `user`'s shift starts `lead` from now.
     Reminder {
         /// Whose.
@@ -71,17 +66,10 @@ pub fn events(
     let segments = rotation.segments(from - margin, to + longest + margin, overrides);
     let mut out = Vec::new();
     let within = |at: DateTime<Utc>| from < at && at <= to;
-    for pair in segments.windows(2) {
-        let (before, after) = (&pair[0], &pair[1]);
+    for after in segments.iter().skip(1) {
         let at = after.start;
         if within(at) {
-            out.push((
-                at,
-                Event::Change {
-                    before: before.clone(),
-                    after: after.clone(),
-                },
-            ));
+            out.push((at, Event::Change));
         }
         for lead in &rotation.reminders {
             let due = at - *lead;
@@ -359,7 +347,7 @@ impl Ticks {
         let mut changed = false;
         for (_, event) in &due {
             match event {
-                Event::Change { .. } => {
+                Event::Change => {
                     changed = true;
                     // After downtime only the latest missed hand-off is posted (late).
                     let superseded = rotation
