@@ -19,13 +19,14 @@
 //! ```
 //! Options (environment): `BENCH_COMPONENTS` (2000).
 
+mod common;
+
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStatus};
 use k8s_openapi::api::core::v1::{
     Container, ContainerState, ContainerStateRunning, ContainerStatus, Node, NodeCondition,
     NodeStatus, Pod, PodSpec, PodStatus, PodTemplateSpec,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use sqlx::{Connection, Executor};
 use std::sync::Arc;
 use std::time::Instant;
 use watchkeeper::catalog::kubernetes::StatusBoard;
@@ -258,21 +259,8 @@ async fn main() {
     .await;
     let _ = std::fs::remove_dir_all(&dir);
 
-    match std::env::var("WATCHKEEPER_TEST_POSTGRES_URL") {
-        Ok(admin) => {
-            let name = format!("wk_kube_bench_{}", std::process::id());
-            let mut conn = sqlx::AnyConnection::connect(&admin)
-                .await
-                .expect("connect to PostgreSQL");
-            conn.execute(format!("CREATE DATABASE {name}").as_str())
-                .await
-                .expect("create the bench database");
-            let (base, _) = admin.rsplit_once('/').expect("a database URL");
-            bench("postgres", &format!("{base}/{name}"), components).await;
-            conn.execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str())
-                .await
-                .expect("drop the bench database");
-        }
-        Err(_) => println!("postgres  skipped: set WATCHKEEPER_TEST_POSTGRES_URL"),
-    }
+    common::on_fresh_postgres("wk_kube_bench", |url| async move {
+        bench("postgres", &url, components).await;
+    })
+    .await;
 }

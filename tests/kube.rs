@@ -50,6 +50,18 @@ async fn start(db: Db, kube: &FakeKube, dir: &Path) -> Option<TestApp> {
     TestApp::spawn_virtual_with(db, monday_morning(), &config, None).await
 }
 
+/// A fake cluster with the checkout Deployment rolled out (revision 3), and
+/// the service watching it (listed, watches open).
+async fn watching_checkout(db: Db) -> Option<(tempfile::TempDir, FakeKube, TestApp)> {
+    let dir = tempfile::tempdir().unwrap();
+    let kube = FakeKube::start().await;
+    kube.put_json(checkout("deployment_healthy_rolled_out.json", "3"));
+    let app = start(db, &kube, dir.path()).await?;
+    readyz_says(&app, "cluster acme-prod: watching").await;
+    open_watches(&kube, 5).await;
+    Some((dir, kube, app))
+}
+
 fn text(reply: &Value) -> String {
     reply["text"].as_str().unwrap_or_default().to_string()
 }
@@ -235,10 +247,7 @@ fn count(haystack: &str, needle: &str) -> usize {
 }
 
 async fn a_stuck_rollout_turns_the_component_amber_and_recovers(db: Db) {
-    let dir = tempfile::tempdir().unwrap();
-    let kube = FakeKube::start().await;
-    kube.put_json(checkout("deployment_healthy_rolled_out.json", "3"));
-    let Some(app) = start(db, &kube, dir.path()).await else {
+    let Some((_dir, kube, app)) = watching_checkout(db).await else {
         return;
     };
     status_shows(
@@ -349,13 +358,9 @@ async fn crashlooping_pods_and_a_silent_node_show_and_clear(db: Db) {
 }
 
 async fn a_rollout_is_recorded_once_while_another_replica_stands_by_and_takes_over(db: Db) {
-    let dir = tempfile::tempdir().unwrap();
-    let kube = FakeKube::start().await;
-    kube.put_json(checkout("deployment_healthy_rolled_out.json", "3"));
-    let Some(first) = start(db, &kube, dir.path()).await else {
+    let Some((_dir, kube, first)) = watching_checkout(db).await else {
         return;
     };
-    readyz_says(&first, "cluster acme-prod: watching").await;
     let second = first.replica(None).await;
     readyz_says(&second, "cluster acme-prod: watched by replica").await;
     open_watches(&kube, 5).await;
@@ -391,15 +396,11 @@ async fn a_rollout_is_recorded_once_while_another_replica_stands_by_and_takes_ov
 }
 
 async fn a_dropped_watch_an_outage_and_410_gone_lose_nothing(db: Db) {
-    let dir = tempfile::tempdir().unwrap();
-    let kube = FakeKube::start().await;
-    kube.put_json(checkout("deployment_healthy_rolled_out.json", "3"));
-    kube.put(&crashlooping_orders_db_pod());
-    let Some(app) = start(db, &kube, dir.path()).await else {
+    let Some((_dir, kube, app)) = watching_checkout(db).await else {
         return;
     };
+    kube.put(&crashlooping_orders_db_pod());
     status_shows(&app, "acme-orders-db", &["is *amber*", "CrashLoopBackOff"]).await;
-    readyz_says(&app, "cluster acme-prod: watching").await;
     let lists = |kube: &FakeKube| {
         kube.requests()
             .iter()
@@ -413,7 +414,6 @@ async fn a_dropped_watch_an_outage_and_410_gone_lose_nothing(db: Db) {
     // A quiet watch that got a bookmark resumes after compaction without a
     // relist (writes of other kinds moved the resourceVersion past the one
     // it listed at); a change made meanwhile arrives over the resumed watch.
-    open_watches(&kube, 5).await;
     kube.put(&node("worker-1", true));
     status_shows(&app, "acme-prod", &["1 of 1 nodes ready"]).await;
     kube.bookmark();
@@ -627,13 +627,9 @@ async fn an_unreachable_or_misconfigured_cluster_does_not_stop_the_bot(db: Db) {
 }
 
 async fn the_next_hand_off_names_what_is_red_and_what_rolled_out(db: Db) {
-    let dir = tempfile::tempdir().unwrap();
-    let kube = FakeKube::start().await;
-    kube.put_json(checkout("deployment_healthy_rolled_out.json", "3"));
-    let Some(app) = start(db, &kube, dir.path()).await else {
+    let Some((_dir, kube, app)) = watching_checkout(db).await else {
         return;
     };
-    readyz_says(&app, "cluster acme-prod: watching").await;
     // A rollout during Chen's shift leaves nothing available.
     kube.put_json(checkout("deployment_rolling_update_in_progress.json", "4"));
     status_shows(

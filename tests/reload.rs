@@ -104,30 +104,13 @@ fn the_binary_reloads_on_sighup_and_stops_on_sigterm() {
     assert!(status.success(), "{status}");
 }
 
-/// A health endpoint that answers `ok`.
-async fn healthy_endpoint() -> String {
-    let router = axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" }));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/healthz", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    url
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_http_check_declared_after_a_reload_runs_without_a_restart() {
-    let url = healthy_endpoint().await;
+    let (url, _healthy) = support::checks::health_endpoint().await;
     let dir = tempfile::tempdir().unwrap();
     let catalog = dir.path().join("edge.yaml");
     std::fs::write(&catalog, "components:\n  - id: edge-api\n").unwrap();
-    let example = support::example_config();
-    let config = example[example.find("team:").unwrap()..]
-        .replace(
-            &format!("paths: [{}]", repo_path("catalog").display()),
-            &format!("paths: [{}]", catalog.display()),
-        )
-        .replace("run_checks: false", "run_checks: true");
+    let config = support::checks::config_with_catalog(&catalog);
     let app = TestApp::spawn_virtual_with(Db::Sqlite, monday_morning(), &config, None)
         .await
         .unwrap();

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod checks;
 pub mod fake_github;
 pub mod fake_kube;
 pub mod fake_slack;
