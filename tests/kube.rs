@@ -676,6 +676,45 @@ async fn the_next_hand_off_names_what_is_red_and_what_rolled_out(db: Db) {
     app.stop().await;
 }
 
+async fn a_kind_the_cluster_refuses_to_list_is_reported(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let kube = FakeKube::start().await;
+    kube.put_json(checkout("deployment_healthy_rolled_out.json", "3"));
+    kube.forbid::<Pod>();
+    let Some(app) = start(db, &kube, dir.path()).await else {
+        return;
+    };
+    let ready = readyz_says(&app, "cluster acme-prod: partly watched since").await;
+    assert!(
+        ready.contains("cannot list pods: pods is forbidden: User \"system:serviceaccount:watchkeeper:watchkeeper\" cannot list resource \"pods\" (403)"),
+        "{ready}"
+    );
+    let cluster = status_shows(&app, "acme-prod", &["is *amber*"]).await;
+    assert!(
+        cluster.contains(
+            "kube:acme-prod:api (amber): cannot watch the Kubernetes API: cannot list pods"
+        ),
+        "{cluster}"
+    );
+    // What it may list, it watches.
+    let app_ref = &app;
+    eventually("the Deployment was recorded", || async move {
+        let events = app_ref
+            .server
+            .store()
+            .health_events_after(0, 100)
+            .await
+            .unwrap();
+        let seen = events.iter().any(|e| {
+            e.source == "kube:acme-prod:deployment/shop/checkout"
+                && e.rag.as_deref() == Some("green")
+        });
+        (seen, format!("{events:?}"))
+    })
+    .await;
+    app.stop().await;
+}
+
 /// Two replicas recording the same rollout at the same moment record it
 /// once (the revision is compared-and-set in the store).
 async fn concurrent_replicas_record_a_rollout_once(db: Db) {
@@ -811,6 +850,7 @@ on_both_backends!(
     another_tenants_cluster_never_reaches_a_customers_view,
     watches_follow_a_reload,
     an_unreachable_or_misconfigured_cluster_does_not_stop_the_bot,
+    a_kind_the_cluster_refuses_to_list_is_reported,
     concurrent_replicas_record_a_rollout_once,
     a_cluster_lease_has_one_holder_at_a_time,
 );

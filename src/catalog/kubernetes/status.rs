@@ -101,15 +101,6 @@ impl StatusBoard {
             .remove(cluster);
     }
 
-    /// `cluster`'s state, if configured.
-    pub fn get(&self, cluster: &str) -> Option<ClusterStatus> {
-        self.states
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(cluster)
-            .cloned()
-    }
-
     /// One line per cluster, for `/readyz`.
     pub fn lines(&self) -> Vec<String> {
         let states = self.states.lock().unwrap_or_else(PoisonError::into_inner);
