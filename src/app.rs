@@ -224,6 +224,8 @@ pub struct Core {
     pub directory: UsergroupDirectory,
     /// Metrics.
     pub metrics: Metrics,
+    /// The Kubernetes clusters this replica watches.
+    pub clusters: crate::catalog::kubernetes::ClusterWatchers,
     audit_task: JoinHandle<()>,
 }
 
@@ -275,7 +277,7 @@ impl Core {
         handlers.extend(crate::postmortem::handlers(config, forges.clone()));
         handlers.push(Arc::new(crate::oncall::Ticks::new(
             dispatcher.clone(),
-            handoff_sections(runtime, config),
+            handoff_sections(runtime, config, &catalog),
         )));
         handlers.extend(crate::support::handlers(dispatcher.clone()));
         let checks = crate::catalog::checks::HttpChecks::new(
@@ -332,9 +334,26 @@ impl Core {
         )
         .await?;
         if config.catalog.run_checks {
-            let mut work = crate::work::Work::new(store.clone(), runtime.clock.now());
-            crate::catalog::checks::arm_all(&catalog, &mut work).await?;
-            work.commit().await?;
+            arm_checks(&catalog, &store, runtime.clock.now()).await?;
+        }
+        let clusters = crate::catalog::kubernetes::ClusterWatchers::new(
+            crate::catalog::kubernetes::watch::Context {
+                catalog: catalog.clone(),
+                store: store.clone(),
+                clock: runtime.clock.clone(),
+                debounce: config.catalog.debounce.as_chrono(),
+                board: crate::catalog::kubernetes::StatusBoard::new(
+                    metrics.clone(),
+                    runtime.clock.clone(),
+                ),
+            },
+            instance,
+            lease,
+        );
+        // A cluster that cannot be reached never stops the start; neither
+        // does a store hiccup here (the next tick tries again).
+        if let Err(err) = clusters.configure(clusters_of(&loaded)).await {
+            tracing::warn!(error = %err, "cannot take the cluster leases yet; trying again shortly");
         }
         Ok(Self {
             loaded,
@@ -343,12 +362,14 @@ impl Core {
             workers,
             directory,
             metrics,
+            clusters,
             audit_task,
         })
     }
 
-    /// Flushes the audit log and closes the store.
+    /// Stops the cluster watches, flushes the audit log and closes the store.
     pub async fn close(self) {
+        self.clusters.stop().await;
         self.dispatcher.audit().flush().await;
         drop(self.dispatcher);
         drop(self.workers);
@@ -357,14 +378,44 @@ impl Core {
     }
 }
 
+/// Arms the next run of every HTTP check the catalog declares (idempotent).
+async fn arm_checks(
+    catalog: &crate::catalog::CatalogService,
+    store: &Store,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), StoreError> {
+    let mut work = crate::work::Work::new(store.clone(), now);
+    crate::catalog::checks::arm_all(catalog, &mut work).await?;
+    work.commit().await
+}
+
+/// The configured clusters, their kubeconfig paths resolved against the
+/// configuration file's folder.
+fn clusters_of(loaded: &Loaded) -> Vec<crate::catalog::kubernetes::config::ClusterConfig> {
+    let mut clusters = loaded.config.catalog.clusters.clone();
+    for cluster in &mut clusters {
+        if let Some(path) = &cluster.kubeconfig {
+            cluster.kubeconfig = Some(loaded.resolve(path));
+        }
+    }
+    clusters
+}
+
 /// Every job's part of a shift hand-off summary (read in a fixed order:
 /// requests, incidents, approvals, changes), plus the runtime's extras.
-fn handoff_sections(runtime: &Runtime, config: &Config) -> Vec<Arc<dyn HandoffSection>> {
+fn handoff_sections(
+    runtime: &Runtime,
+    config: &Config,
+    catalog: &Arc<crate::catalog::CatalogService>,
+) -> Vec<Arc<dyn HandoffSection>> {
     let mut sections: Vec<Arc<dyn HandoffSection>> = vec![
         Arc::new(crate::support::handoff::OpenRequests::new(Arc::new(
             config.clone(),
         ))),
         Arc::new(crate::support::handoff::ActiveIncidents),
+        Arc::new(crate::catalog::handoff::CatalogHandoff::new(
+            catalog.clone(),
+        )),
     ];
     sections.extend(runtime.handoff_sections.iter().cloned());
     sections
@@ -581,6 +632,7 @@ impl Server {
                 .map(|secret| Arc::from(secret.as_bytes())),
             clock: runtime.clock.clone(),
             alertmanager_token: settings.alertmanager_token.clone(),
+            clusters: core.clusters.board().clone(),
         };
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();
@@ -596,6 +648,7 @@ impl Server {
         }));
         if runtime.background_workers {
             tasks.extend(core.workers.spawn(shutdown_rx.clone()));
+            tasks.push(core.clusters.spawn(shutdown_rx.clone()));
         }
         if let (Some(web), Some(app_token)) = (&web, &settings.app_token) {
             tasks.push(tokio::spawn(socket_mode::run(
@@ -639,16 +692,25 @@ impl Server {
         &self.core.workers
     }
 
+    /// The cluster watches, for tests and tools that tick them by hand.
+    pub fn clusters(&self) -> &crate::catalog::kubernetes::ClusterWatchers {
+        &self.core.clusters
+    }
+
     /// Re-reads the configuration file and `commands/` and swaps them in for
-    /// new requests (roles, customers, wording, postmortem settings); requests
-    /// in flight finish with what they started with. A bad file is refused
-    /// and the running configuration kept. Workers and schedules keep theirs
-    /// until a restart.
-    pub fn reload(&self, settings: &Settings) -> Result<(), AppError> {
+    /// new requests (roles, customers, wording, postmortem settings, the
+    /// catalog); requests in flight finish with what they started with. HTTP
+    /// checks the new catalog declares start, and cluster watches follow
+    /// `catalog.clusters`. A bad file is refused and the running
+    /// configuration kept. Other workers and schedules keep theirs until a
+    /// restart.
+    pub async fn reload(&self, settings: &Settings) -> Result<(), AppError> {
         let (loaded, manifest) = load(settings)?;
         let fresh = load_catalog(&loaded)?;
+        let clusters = clusters_of(&loaded);
         let dispatcher = &self.core.dispatcher;
         let current = dispatcher.env();
+        let run_checks = loaded.config.catalog.run_checks;
         let config = loaded.config;
         let env = Env {
             manifest,
@@ -661,6 +723,10 @@ impl Server {
         current
             .catalog
             .replace_catalog(fresh.catalog, current.clock.now());
+        if run_checks {
+            arm_checks(&current.catalog, &self.core.store, current.clock.now()).await?;
+        }
+        self.core.clusters.configure(clusters).await?;
         Ok(())
     }
 
@@ -733,7 +799,7 @@ pub async fn serve(settings: Settings) -> Result<(), AppError> {
     let mut signals = Signals::new();
     let server = Server::start(&settings).await?;
     while let Signal::Reload = signals.next().await {
-        match server.reload(&settings) {
+        match server.reload(&settings).await {
             Ok(()) => {
                 tracing::info!("configuration and commands reloaded");
                 if let Err(err) = server.replan_oncall().await {
@@ -830,9 +896,19 @@ pub async fn migrate(settings: &Settings) -> Result<usize, AppError> {
     Ok(applied)
 }
 
-/// `watchkeeper check`: validates config and commands; returns a summary.
+/// `watchkeeper check`: validates config and commands (and that each
+/// cluster's kubeconfig and context exist); returns a summary.
 pub fn check(settings: &Settings) -> Result<String, AppError> {
     let (loaded, manifest) = load(settings)?;
+    for (index, cluster) in clusters_of(&loaded).iter().enumerate() {
+        crate::catalog::kubernetes::config::check_connection(index, cluster).map_err(
+            |problem| ConfigError::Invalid {
+                file: loaded.source_name(),
+                field: problem.field,
+                message: problem.message,
+            },
+        )?;
+    }
     let catalog = load_catalog(&loaded)?;
     let warnings: String = catalog
         .warnings
@@ -840,7 +916,7 @@ pub fn check(settings: &Settings) -> Result<String, AppError> {
         .map(|w| format!("\nwarning: {w}"))
         .collect();
     Ok(format!(
-        "{}: ok — {} customers, {} channels, {} roles, {} commands, {} catalog components{warnings}",
+        "{}: ok — {} customers, {} channels, {} roles, {} commands, {} catalog components, {} clusters{warnings}",
         loaded.source_name(),
         loaded.config.customers.len(),
         loaded
@@ -852,6 +928,7 @@ pub fn check(settings: &Settings) -> Result<String, AppError> {
         loaded.config.roles.len(),
         manifest.commands().count(),
         catalog.catalog.len(),
+        loaded.config.catalog.clusters.len(),
     ))
 }
 

@@ -64,6 +64,13 @@ pub struct LimitLabels {
     pub limit: String,
 }
 
+/// Labels of a watched Kubernetes cluster.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClusterLabels {
+    /// The cluster's name in `catalog.clusters`.
+    pub cluster: String,
+}
+
 /// Every metric the service exports; cheap to clone.
 #[derive(Clone)]
 pub struct Metrics {
@@ -88,6 +95,12 @@ pub struct Metrics {
     pub outbox_deliveries: Family<DeliveryLabels, Counter>,
     /// Deliveries held back by our own rate limits, by limit.
     pub rate_limit_waits: Family<LimitLabels, Counter>,
+    /// 1 while this replica holds a cluster's lease (watches it).
+    pub kube_watched: Family<ClusterLabels, Gauge>,
+    /// 1 while this replica's watches of a cluster are connected and listed.
+    pub kube_connected: Family<ClusterLabels, Gauge>,
+    /// Watch errors per cluster (connection failures, refusals, expired versions).
+    pub kube_watch_errors: Family<ClusterLabels, Counter>,
 }
 
 fn duration_histogram() -> Histogram {
@@ -159,6 +172,24 @@ impl Default for Metrics {
             "Deliveries held back by our own Slack rate limits, by limit",
             rate_limit_waits.clone(),
         );
+        let kube_watched = Family::<ClusterLabels, Gauge>::default();
+        registry.register(
+            "kube_cluster_watched",
+            "1 while this replica holds the cluster's lease and watches it",
+            kube_watched.clone(),
+        );
+        let kube_connected = Family::<ClusterLabels, Gauge>::default();
+        registry.register(
+            "kube_cluster_connected",
+            "1 while this replica's watches of the cluster are connected and listed",
+            kube_connected.clone(),
+        );
+        let kube_watch_errors = Family::<ClusterLabels, Counter>::default();
+        registry.register(
+            "kube_watch_errors",
+            "Kubernetes watch errors, by cluster",
+            kube_watch_errors.clone(),
+        );
         Self {
             registry: Arc::new(registry),
             http_requests,
@@ -171,6 +202,9 @@ impl Default for Metrics {
             outbox_oldest_age,
             outbox_deliveries,
             rate_limit_waits,
+            kube_watched,
+            kube_connected,
+            kube_watch_errors,
         }
     }
 }

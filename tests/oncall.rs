@@ -375,7 +375,7 @@ async fn a_configuration_change_tells_the_people_whose_shifts_moved(db: Db) {
     std::fs::write(&path, changed).unwrap();
     let mut settings = app.settings.clone();
     settings.config = Some(path);
-    app.server.reload(&settings).unwrap();
+    app.server.reload(&settings).await.unwrap();
     app.server.replan_oncall().await.unwrap();
     app.settle().await;
     for user in ["U0ANNA", "U0BEN"] {

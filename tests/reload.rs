@@ -40,13 +40,18 @@ async fn new_wording_applies_after_a_reload_and_a_broken_file_changes_nothing() 
 
     let before = app.command("U0SAM", "T0STAFF", "C0OPS", "whoami").await;
     assert!(text_of(&before).starts_with("You are"), "{before}");
-    app.server.reload(&app.settings).unwrap();
+    app.server.reload(&app.settings).await.unwrap();
     let after = app.command("U0SAM", "T0STAFF", "C0OPS", "whoami").await;
     assert!(text_of(&after).starts_with("Hello <@U0SAM>"), "{after}");
 
     // A broken template is refused with a reason; the running wording stays.
     std::fs::write(&whoami, original.replace("{{user}}", "{{#if user}")).unwrap();
-    let err = app.server.reload(&app.settings).unwrap_err().to_string();
+    let err = app
+        .server
+        .reload(&app.settings)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("whoami"), "{err}");
     let still = app.command("U0SAM", "T0STAFF", "C0OPS", "whoami").await;
     assert!(text_of(&still).starts_with("Hello <@U0SAM>"), "{still}");
@@ -97,4 +102,35 @@ fn the_binary_reloads_on_sighup_and_stops_on_sigterm() {
     wait_for("shutting down");
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_check_declared_after_a_reload_runs_without_a_restart() {
+    let (url, _healthy) = support::checks::health_endpoint().await;
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("edge.yaml");
+    std::fs::write(&catalog, "components:\n  - id: edge-api\n").unwrap();
+    let config = support::checks::config_with_catalog(&catalog);
+    let app = TestApp::spawn_virtual_with(Db::Sqlite, monday_morning(), &config, None)
+        .await
+        .unwrap();
+    let status = || app.command("U0ANNA", "T0STAFF", "C0OPS", "status edge-api");
+    app.advance(chrono::Duration::minutes(1)).await;
+    assert!(text_of(&status().await).contains("is *unknown*"));
+
+    std::fs::write(
+        &catalog,
+        format!(
+            "components:\n  - id: edge-api\n    checks:\n      - {{ url: '{url}', interval: 30s, timeout: 2s, body_contains: ok }}\n"
+        ),
+    )
+    .unwrap();
+    app.server.reload(&app.settings).await.unwrap();
+    app.advance(chrono::Duration::seconds(30)).await;
+    let after = text_of(&status().await);
+    assert!(
+        after.contains("is *green*") && after.contains("HTTP 200"),
+        "{after}"
+    );
+    app.stop().await;
 }

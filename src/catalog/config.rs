@@ -26,6 +26,8 @@ pub struct CatalogConfig {
     pub debounce: HumanDuration,
     /// How often a red component is announced again while it stays red.
     pub repeat: HumanDuration,
+    /// Kubernetes clusters whose workloads, pods and nodes are watched.
+    pub clusters: Vec<super::kubernetes::config::ClusterConfig>,
 }
 
 /// A channel that hears about some components: by id, tag or tenant.
@@ -65,6 +67,7 @@ impl Default for CatalogConfig {
             notify: Vec::new(),
             debounce: HumanDuration::from_secs(120),
             repeat: HumanDuration::from_secs(3600),
+            clusters: Vec::new(),
         }
     }
 }

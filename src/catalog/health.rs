@@ -78,6 +78,21 @@ impl Rag {
     }
 }
 
+impl std::str::FromStr for Rag {
+    type Err = ();
+
+    /// The lowercase word, as [`Rag::as_str`] writes it.
+    fn from_str(text: &str) -> Result<Self, ()> {
+        match text {
+            "red" => Ok(Rag::Red),
+            "amber" => Ok(Rag::Amber),
+            "green" => Ok(Rag::Green),
+            "unknown" => Ok(Rag::Unknown),
+            _ => Err(()),
+        }
+    }
+}
+
 impl fmt::Display for Rag {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -267,6 +282,26 @@ impl HealthBook {
             .ix(id)
             .map(|ix| self.inputs[ix as usize].as_slice())
             .unwrap_or_default()
+    }
+
+    /// Every (component, source) whose source starts with `prefix` (what a
+    /// watcher recorded, e.g. `kube:acme-prod:`).
+    pub fn sources_with_prefix(&self, prefix: &str) -> Vec<(ComponentId, String)> {
+        self.inputs
+            .iter()
+            .enumerate()
+            .flat_map(|(ix, inputs)| {
+                inputs
+                    .iter()
+                    .filter(|i| i.source.starts_with(prefix))
+                    .map(move |i| {
+                        (
+                            self.catalog.component(ix as Ix).id.clone(),
+                            i.source.clone(),
+                        )
+                    })
+            })
+            .collect()
     }
 
     /// The rolled-up colour of `id`, without reasons (cheap).

@@ -14,7 +14,11 @@
 //! - [`service`]: the live catalog of a replica — health inputs replayed
 //!   from the store's `health_events` log; [`alertmanager`] reads webhooks;
 //!   [`verbs`]: `/wk status` and `/wk changes`; [`config`]: `catalog:`;
-//!   [`checks`]: the declared HTTP checks, run on the scheduler.
+//!   [`checks`]: the declared HTTP checks, run on the scheduler;
+//!   [`handoff`]: the catalog's part of a shift hand-off;
+//!   [`kubernetes`]: workloads, pods and nodes of configured clusters,
+//!   watched with kube-rs; [`observe`]: the recording path of such
+//!   watchers.
 
 pub mod alertmanager;
 pub mod changes;
@@ -22,7 +26,9 @@ pub mod checks;
 pub mod config;
 pub mod error;
 pub mod graph;
+pub mod handoff;
 pub mod health;
+pub mod kubernetes;
 pub mod load;
 pub mod model;
 pub mod notify;

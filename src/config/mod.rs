@@ -471,6 +471,8 @@ fn check(file: &str, config: &Config) -> Result<(), ConfigError> {
     crate::oncall::config::check(&config.rotations)
         .map_err(|problem| invalid(problem.field, problem.message))?;
     crate::support::config::check(config).map_err(|(field, message)| invalid(field, message))?;
+    crate::catalog::kubernetes::config::check(&config.catalog.clusters, &config.customers)
+        .map_err(|problem| invalid(problem.field, problem.message))?;
     for (role, members) in &config.roles {
         if members.users.is_empty() && members.usergroups.is_empty() {
             return Err(invalid(

@@ -44,6 +44,8 @@ pub struct HttpState {
     pub clock: crate::clock::Clock,
     /// `ALERTMANAGER_TOKEN`: the bearer token Alertmanager must send.
     pub alertmanager_token: Option<String>,
+    /// What Kubernetes clusters are connected (reported by `/readyz`).
+    pub clusters: crate::catalog::kubernetes::StatusBoard,
 }
 
 /// Builds the router.

@@ -1,5 +1,6 @@
 //! `/healthz` (the process is up), `/readyz` (store reachable, migrations
-//! applied, not draining) and `/metrics`.
+//! applied, not draining; then one line per watched Kubernetes cluster,
+//! which never decides readiness) and `/metrics`.
 
 use super::HttpState;
 use axum::extract::State;
@@ -15,16 +16,21 @@ pub async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
     if !state.ready.load(Ordering::Acquire) {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: starting or draining\n",
+            "not ready: starting or draining\n".to_string(),
         );
     }
     if !state.store.is_ready().await {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: database unreachable or migrations pending\n",
+            "not ready: database unreachable or migrations pending\n".to_string(),
         );
     }
-    (StatusCode::OK, "ready\n")
+    let mut body = String::from("ready\n");
+    for line in state.clusters.lines() {
+        body.push_str(&line);
+        body.push('\n');
+    }
+    (StatusCode::OK, body)
 }
 
 pub async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {

@@ -47,6 +47,11 @@ const SQLITE: Files = &[
         "support",
         include_str!("../../migrations/sqlite/0007_support.sql"),
     ),
+    (
+        9,
+        "kube watch",
+        include_str!("../../migrations/sqlite/0009_kube_watch.sql"),
+    ),
 ];
 
 const POSTGRES: Files = &[
@@ -84,6 +89,11 @@ const POSTGRES: Files = &[
         7,
         "support",
         include_str!("../../migrations/postgres/0007_support.sql"),
+    ),
+    (
+        9,
+        "kube watch",
+        include_str!("../../migrations/postgres/0009_kube_watch.sql"),
     ),
 ];
 

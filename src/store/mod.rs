@@ -16,6 +16,7 @@ pub mod support;
 pub mod timeline;
 pub mod timers;
 pub mod tx;
+pub mod watch;
 
 pub use tx::{Tx, Wake, Wakers};
 
