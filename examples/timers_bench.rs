@@ -15,8 +15,9 @@
 //! ```
 //! Options (environment): `BENCH_TIMERS` (10000), `BENCH_SPREAD_SECONDS` (10).
 
+mod common;
+
 use chrono::{DateTime, Utc};
-use sqlx::{Connection, Executor};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use watchkeeper::chat::Reply;
@@ -168,21 +169,8 @@ async fn main() {
     bench("sqlite", &sqlite, count, spread).await;
     let _ = std::fs::remove_dir_all(&dir);
 
-    match std::env::var("WATCHKEEPER_TEST_POSTGRES_URL") {
-        Ok(admin) => {
-            let name = format!("wk_timers_bench_{}", std::process::id());
-            let mut conn = sqlx::AnyConnection::connect(&admin)
-                .await
-                .expect("connect to PostgreSQL");
-            conn.execute(format!("CREATE DATABASE {name}").as_str())
-                .await
-                .expect("create the bench database");
-            let (base, _) = admin.rsplit_once('/').expect("a database URL");
-            bench("postgres", &format!("{base}/{name}"), count, spread).await;
-            conn.execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str())
-                .await
-                .expect("drop the bench database");
-        }
-        Err(_) => println!("postgres   skipped: set WATCHKEEPER_TEST_POSTGRES_URL"),
-    }
+    common::on_fresh_postgres("wk_timers_bench", |url| async move {
+        bench("postgres", &url, count, spread).await;
+    })
+    .await;
 }

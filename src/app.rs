@@ -285,6 +285,7 @@ impl Core {
         };
         let listeners: Vec<Arc<dyn dispatch::Listener>> = vec![
             Arc::new(crate::oncall::Swaps),
+            Arc::new(crate::support::Intake),
             Arc::new(crate::playbooks::PlaybookListener),
         ];
         let dispatcher = Dispatcher::new(env, audit, store.clone(), listeners)?;
@@ -321,8 +322,9 @@ impl Core {
         )));
         handlers.push(Arc::new(crate::oncall::Ticks::new(
             dispatcher.clone(),
-            handoff_sections(runtime),
+            handoff_sections(runtime, config, &catalog),
         )));
+        handlers.extend(crate::support::handlers(dispatcher.clone()));
         let checks = crate::catalog::checks::HttpChecks::new(
             catalog.clone(),
             config.catalog.debounce.as_chrono(),
@@ -456,9 +458,21 @@ fn clusters_of(loaded: &Loaded) -> Vec<crate::catalog::kubernetes::config::Clust
 
 /// Every job's part of a shift hand-off summary (read in a fixed order:
 /// requests, incidents, approvals, changes), plus the runtime's extras.
-fn handoff_sections(runtime: &Runtime) -> Vec<Arc<dyn HandoffSection>> {
-    let mut sections: Vec<Arc<dyn HandoffSection>> =
-        vec![Arc::new(crate::playbooks::handoff::PlaybookHandoff)];
+fn handoff_sections(
+    runtime: &Runtime,
+    config: &Config,
+    catalog: &Arc<crate::catalog::CatalogService>,
+) -> Vec<Arc<dyn HandoffSection>> {
+    let mut sections: Vec<Arc<dyn HandoffSection>> = vec![
+        Arc::new(crate::support::handoff::OpenRequests::new(Arc::new(
+            config.clone(),
+        ))),
+        Arc::new(crate::support::handoff::ActiveIncidents),
+        Arc::new(crate::catalog::handoff::CatalogHandoff::new(
+            catalog.clone(),
+        )),
+        Arc::new(crate::playbooks::handoff::PlaybookHandoff),
+    ];
     sections.extend(runtime.handoff_sections.iter().cloned());
     sections
 }

@@ -22,5 +22,6 @@ pub mod postmortem;
 pub mod scheduler;
 pub mod slack_manifest;
 pub mod store;
+pub mod support;
 pub mod work;
 pub mod workers;

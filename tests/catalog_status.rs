@@ -8,8 +8,7 @@ mod support;
 
 use chrono::Duration;
 use serde_json::Value;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use support::{Db, TestApp, monday_morning, repo_path};
 
 /// The captured Alertmanager 0.21 delivery, about `service` at `severity`.
@@ -151,33 +150,8 @@ async fn an_alert_rolls_up_to_what_depends_on_it_and_customers_see_only_theirs(d
     app.stop().await;
 }
 
-/// A health endpoint whose answer the test flips.
-async fn flaky_endpoint() -> (String, Arc<AtomicBool>) {
-    let healthy = Arc::new(AtomicBool::new(true));
-    let flag = healthy.clone();
-    let router = axum::Router::new().route(
-        "/healthz",
-        axum::routing::get(move || {
-            let flag = flag.clone();
-            async move {
-                if flag.load(Ordering::SeqCst) {
-                    (axum::http::StatusCode::OK, "ok")
-                } else {
-                    (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down")
-                }
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/healthz", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    (url, healthy)
-}
-
 async fn a_declared_http_check_turns_its_component_red_and_green_again(db: Db) {
-    let (url, healthy) = flaky_endpoint().await;
+    let (url, healthy) = support::checks::health_endpoint().await;
     let dir = tempfile::tempdir().unwrap();
     let catalog = dir.path().join("edge.yaml");
     std::fs::write(
@@ -187,13 +161,7 @@ async fn a_declared_http_check_turns_its_component_red_and_green_again(db: Db) {
         ),
     )
     .unwrap();
-    let example = support::example_config();
-    let config = example[example.find("team:").unwrap()..]
-        .replace(
-            &format!("paths: [{}]", repo_path("catalog").display()),
-            &format!("paths: [{}]", catalog.display()),
-        )
-        .replace("run_checks: false", "run_checks: true");
+    let config = support::checks::config_with_catalog(&catalog);
     let Some(app) = TestApp::spawn_virtual_with(db, monday_morning(), &config, None).await else {
         return;
     };

@@ -50,6 +50,18 @@ async fn start(db: Db, kube: &FakeKube, dir: &Path) -> Option<TestApp> {
     TestApp::spawn_virtual_with(db, monday_morning(), &config, None).await
 }
 
+/// A fake cluster with the checkout Deployment rolled out (revision 3), and
+/// the service watching it (listed, watches open).
+async fn watching_checkout(db: Db) -> Option<(tempfile::TempDir, FakeKube, TestApp)> {
+    let dir = tempfile::tempdir().unwrap();
+    let kube = FakeKube::start().await;
+    kube.put_json(checkout("deployment_healthy_rolled_out.json", "3"));
+    let app = start(db, &kube, dir.path()).await?;
+    readyz_says(&app, "cluster acme-prod: watching").await;
+    open_watches(&kube, 5).await;
+    Some((dir, kube, app))
+}
+
 fn text(reply: &Value) -> String {
     reply["text"].as_str().unwrap_or_default().to_string()
 }
@@ -235,10 +247,7 @@ fn count(haystack: &str, needle: &str) -> usize {
 }
 
 async fn a_stuck_rollout_turns_the_component_amber_and_recovers(db: Db) {
-    let dir = tempfile::tempdir().unwrap();
-    let kube = FakeKube::start().await;
-    kube.put_json(checkout("deployment_healthy_rolled_out.json", "3"));
-    let Some(app) = start(db, &kube, dir.path()).await else {
+    let Some((_dir, kube, app)) = watching_checkout(db).await else {
         return;
     };
     status_shows(
@@ -349,13 +358,9 @@ async fn crashlooping_pods_and_a_silent_node_show_and_clear(db: Db) {
 }
 
 async fn a_rollout_is_recorded_once_while_another_replica_stands_by_and_takes_over(db: Db) {
-    let dir = tempfile::tempdir().unwrap();
-    let kube = FakeKube::start().await;
-    kube.put_json(checkout("deployment_healthy_rolled_out.json", "3"));
-    let Some(first) = start(db, &kube, dir.path()).await else {
+    let Some((_dir, kube, first)) = watching_checkout(db).await else {
         return;
     };
-    readyz_says(&first, "cluster acme-prod: watching").await;
     let second = first.replica(None).await;
     readyz_says(&second, "cluster acme-prod: watched by replica").await;
     open_watches(&kube, 5).await;
@@ -391,15 +396,11 @@ async fn a_rollout_is_recorded_once_while_another_replica_stands_by_and_takes_ov
 }
 
 async fn a_dropped_watch_an_outage_and_410_gone_lose_nothing(db: Db) {
-    let dir = tempfile::tempdir().unwrap();
-    let kube = FakeKube::start().await;
-    kube.put_json(checkout("deployment_healthy_rolled_out.json", "3"));
-    kube.put(&crashlooping_orders_db_pod());
-    let Some(app) = start(db, &kube, dir.path()).await else {
+    let Some((_dir, kube, app)) = watching_checkout(db).await else {
         return;
     };
+    kube.put(&crashlooping_orders_db_pod());
     status_shows(&app, "acme-orders-db", &["is *amber*", "CrashLoopBackOff"]).await;
-    readyz_says(&app, "cluster acme-prod: watching").await;
     let lists = |kube: &FakeKube| {
         kube.requests()
             .iter()
@@ -413,7 +414,6 @@ async fn a_dropped_watch_an_outage_and_410_gone_lose_nothing(db: Db) {
     // A quiet watch that got a bookmark resumes after compaction without a
     // relist (writes of other kinds moved the resourceVersion past the one
     // it listed at); a change made meanwhile arrives over the resumed watch.
-    open_watches(&kube, 5).await;
     kube.put(&node("worker-1", true));
     status_shows(&app, "acme-prod", &["1 of 1 nodes ready"]).await;
     kube.bookmark();
@@ -626,6 +626,95 @@ async fn an_unreachable_or_misconfigured_cluster_does_not_stop_the_bot(db: Db) {
     app.stop().await;
 }
 
+async fn the_next_hand_off_names_what_is_red_and_what_rolled_out(db: Db) {
+    let Some((_dir, kube, app)) = watching_checkout(db).await else {
+        return;
+    };
+    // A rollout during Chen's shift leaves nothing available.
+    kube.put_json(checkout("deployment_rolling_update_in_progress.json", "4"));
+    status_shows(
+        &app,
+        "acme-checkout-api",
+        &["is *red*", "no replica available"],
+    )
+    .await;
+
+    let reply = app
+        .command(
+            "U0CHEN",
+            "T0STAFF",
+            "C0OPS",
+            "oncall override <@U0ANNA> tomorrow 18:00 8h ops-duty",
+        )
+        .await;
+    assert_eq!(reply["response_type"], "in_channel", "{reply}");
+    let from = chrono::DateTime::parse_from_rfc3339("2026-03-03T17:00:00Z")
+        .unwrap()
+        .to_utc();
+    app.advance(from - app.clock.now()).await;
+    let handoff: Vec<String> = app
+        .slack
+        .messages_in("C0OPS")
+        .into_iter()
+        .map(|m| m.text)
+        .filter(|t| t.contains("ops-duty hand-off"))
+        .collect();
+    assert_eq!(handoff.len(), 1, "{handoff:?}");
+    let text = &handoff[0];
+    assert!(
+        text.contains("Catalog: red now, and what changed during the shift"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ACME checkout API (acme-checkout-api) is red since Mon 09:00 UTC: kube:acme-prod:deployment/shop/checkout (red): no replica available (0 of 3 available)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Mon 09:00 UTC acme-checkout-api: deployment shop/checkout rolled out revision 4: postgres=postgres"),
+        "{text}"
+    );
+    app.stop().await;
+}
+
+async fn a_kind_the_cluster_refuses_to_list_is_reported(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let kube = FakeKube::start().await;
+    kube.put_json(checkout("deployment_healthy_rolled_out.json", "3"));
+    kube.forbid::<Pod>();
+    let Some(app) = start(db, &kube, dir.path()).await else {
+        return;
+    };
+    let ready = readyz_says(&app, "cluster acme-prod: partly watched since").await;
+    assert!(
+        ready.contains("cannot list pods: pods is forbidden: User \"system:serviceaccount:watchkeeper:watchkeeper\" cannot list resource \"pods\" (403)"),
+        "{ready}"
+    );
+    let cluster = status_shows(&app, "acme-prod", &["is *amber*"]).await;
+    assert!(
+        cluster.contains(
+            "kube:acme-prod:api (amber): cannot watch the Kubernetes API: cannot list pods"
+        ),
+        "{cluster}"
+    );
+    // What it may list, it watches.
+    let app_ref = &app;
+    eventually("the Deployment was recorded", || async move {
+        let events = app_ref
+            .server
+            .store()
+            .health_events_after(0, 100)
+            .await
+            .unwrap();
+        let seen = events.iter().any(|e| {
+            e.source == "kube:acme-prod:deployment/shop/checkout"
+                && e.rag.as_deref() == Some("green")
+        });
+        (seen, format!("{events:?}"))
+    })
+    .await;
+    app.stop().await;
+}
+
 /// Two replicas recording the same rollout at the same moment record it
 /// once (the revision is compared-and-set in the store).
 async fn concurrent_replicas_record_a_rollout_once(db: Db) {
@@ -754,12 +843,14 @@ async fn a_cluster_lease_has_one_holder_at_a_time(db: Db) {
 
 on_both_backends!(
     a_stuck_rollout_turns_the_component_amber_and_recovers,
+    the_next_hand_off_names_what_is_red_and_what_rolled_out,
     crashlooping_pods_and_a_silent_node_show_and_clear,
     a_rollout_is_recorded_once_while_another_replica_stands_by_and_takes_over,
     a_dropped_watch_an_outage_and_410_gone_lose_nothing,
     another_tenants_cluster_never_reaches_a_customers_view,
     watches_follow_a_reload,
     an_unreachable_or_misconfigured_cluster_does_not_stop_the_bot,
+    a_kind_the_cluster_refuses_to_list_is_reported,
     concurrent_replicas_record_a_rollout_once,
     a_cluster_lease_has_one_holder_at_a_time,
 );

@@ -103,3 +103,34 @@ fn the_binary_reloads_on_sighup_and_stops_on_sigterm() {
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_check_declared_after_a_reload_runs_without_a_restart() {
+    let (url, _healthy) = support::checks::health_endpoint().await;
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("edge.yaml");
+    std::fs::write(&catalog, "components:\n  - id: edge-api\n").unwrap();
+    let config = support::checks::config_with_catalog(&catalog);
+    let app = TestApp::spawn_virtual_with(Db::Sqlite, monday_morning(), &config, None)
+        .await
+        .unwrap();
+    let status = || app.command("U0ANNA", "T0STAFF", "C0OPS", "status edge-api");
+    app.advance(chrono::Duration::minutes(1)).await;
+    assert!(text_of(&status().await).contains("is *unknown*"));
+
+    std::fs::write(
+        &catalog,
+        format!(
+            "components:\n  - id: edge-api\n    checks:\n      - {{ url: '{url}', interval: 30s, timeout: 2s, body_contains: ok }}\n"
+        ),
+    )
+    .unwrap();
+    app.server.reload(&app.settings).await.unwrap();
+    app.advance(chrono::Duration::seconds(30)).await;
+    let after = text_of(&status().await);
+    assert!(
+        after.contains("is *green*") && after.contains("HTTP 200"),
+        "{after}"
+    );
+    app.stop().await;
+}

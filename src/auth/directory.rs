@@ -37,6 +37,20 @@ impl UsergroupDirectory {
         }
     }
 
+    /// The members of `group`, sorted (empty when unknown).
+    pub fn members(&self, group: &UsergroupId) -> Vec<UserId> {
+        let groups = match self.groups.read() {
+            Ok(groups) => groups,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let mut members: Vec<UserId> = groups
+            .get(group)
+            .map(|m| m.iter().cloned().collect())
+            .unwrap_or_default();
+        members.sort();
+        members
+    }
+
     /// Replaces one group's members (after asking Slack).
     pub fn replace(&self, group: UsergroupId, members: HashSet<UserId>) {
         let mut groups = match self.groups.write() {
@@ -44,17 +58,6 @@ impl UsergroupDirectory {
             Err(poisoned) => poisoned.into_inner(),
         };
         groups.insert(group, members);
-    }
-
-    /// The members of `group`, sorted (empty when unknown).
-    pub fn members(&self, group: &UsergroupId) -> Vec<UserId> {
-        let groups = match self.groups.read() {
-            Ok(groups) => groups,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        let mut members: Vec<UserId> = groups.get(group).into_iter().flatten().cloned().collect();
-        members.sort();
-        members
     }
 
     /// The groups known, for refreshing.

@@ -157,17 +157,39 @@ pub struct Authorizer {
     tenants_by_channel: Arc<HashMap<ChannelId, TenantId>>,
     roles_by_user: Arc<HashMap<UserId, BTreeSet<Role>>>,
     roles_by_group: Arc<Vec<(crate::ids::UsergroupId, Role)>>,
+    staff_by_tenant: Arc<HashMap<TenantId, StaffRule>>,
     directory: UsergroupDirectory,
+}
+
+/// How staff are told from the customer in one customer's channels: our
+/// workspaces, and user groups whose members are staff whatever workspace a
+/// payload names (Enterprise Grid, or events such as reactions that name none).
+#[derive(Clone, Debug, Default)]
+struct StaffRule {
+    teams: Vec<TeamId>,
+    usergroups: Vec<crate::ids::UsergroupId>,
 }
 
 impl Authorizer {
     /// Builds the authoriser from config; `directory` holds user-group members.
     pub fn new(config: &Config, directory: UsergroupDirectory) -> Self {
         let mut tenants_by_channel = HashMap::new();
+        let mut staff_by_tenant = HashMap::new();
         for (tenant, customer) in &config.customers {
             for channel in &customer.channels {
                 tenants_by_channel.insert(channel.clone(), tenant.clone());
             }
+            let mut teams = customer.staff.teams.clone();
+            if teams.is_empty() {
+                teams.push(config.team.slack_team_id.clone());
+            }
+            staff_by_tenant.insert(
+                tenant.clone(),
+                StaffRule {
+                    teams,
+                    usergroups: customer.staff.usergroups.clone(),
+                },
+            );
         }
         let mut roles_by_user: HashMap<UserId, BTreeSet<Role>> = HashMap::new();
         let mut roles_by_group = Vec::new();
@@ -184,8 +206,14 @@ impl Authorizer {
             tenants_by_channel: Arc::new(tenants_by_channel),
             roles_by_user: Arc::new(roles_by_user),
             roles_by_group: Arc::new(roles_by_group),
+            staff_by_tenant: Arc::new(staff_by_tenant),
             directory,
         }
+    }
+
+    /// Who is in which user group.
+    pub fn directory(&self) -> &UsergroupDirectory {
+        &self.directory
     }
 
     /// Our own workspace.
@@ -224,12 +252,26 @@ impl Authorizer {
     /// Staff are members of our workspace. When the workspace is unknown, only
     /// people config knows by id or group count as staff: unknown people get the
     /// least privilege, never the most.
+    ///
+    /// In a customer's channel, the customer's `staff` rule decides: its
+    /// workspaces (default ours), or membership of its staff user groups.
     pub fn actor(&self, user: UserId, team: Option<TeamId>, place: &Place) -> Actor {
         let configured = self.configured_roles(&user);
-        let staff = match &team {
-            Some(team) => team == &self.our_team,
-            None => !configured.is_empty(),
-        };
+        let rule = place
+            .tenant
+            .as_ref()
+            .and_then(|tenant| self.staff_by_tenant.get(tenant));
+        let in_staff_group = rule.is_some_and(|rule| {
+            rule.usergroups
+                .iter()
+                .any(|group| self.directory.is_member(group, &user))
+        });
+        let staff = in_staff_group
+            || match (&team, rule) {
+                (Some(team), Some(rule)) => rule.teams.contains(team),
+                (Some(team), None) => team == &self.our_team,
+                (None, _) => !configured.is_empty(),
+            };
         if staff {
             return Actor {
                 user,
@@ -353,6 +395,28 @@ mod tests {
             .authorize(&nobody, &ops, "escalate", &[Audience::Support])
             .unwrap_err();
         assert!(err.0.contains("your roles here: none"), "{err}");
+    }
+
+    #[test]
+    fn staff_user_groups_recognise_staff_in_a_customer_channel() {
+        let text = config::BUNDLED_EXAMPLE.replace(
+            "    channels: [C0GLOBEX]",
+            "    channels: [C0GLOBEX]\n    staff: { teams: [T0STAFF, T0GRID], usergroups: [S0SUPPORT] }",
+        );
+        let config = config::parse("example", &text).unwrap();
+        let auth = Authorizer::new(&config, UsergroupDirectory::from_config(&config));
+        let globex = auth.place(ChannelId::from("C0GLOBEX"), None);
+        // Membership of the staff group decides, whatever workspace the
+        // payload names (Slack Connect events may name the source team).
+        let tom = auth.actor(UserId::from("U0TOM"), Some(TeamId::from("T9ELSE")), &globex);
+        assert!(tom.is_staff());
+        assert!(tom.roles.contains(&Role::Support));
+        // Another workspace of our Grid org is staff too.
+        let grid = auth.actor(UserId::from("U0NEW"), Some(TeamId::from("T0GRID")), &globex);
+        assert!(grid.is_staff());
+        let customer = auth.actor(UserId::from("U9EXT"), None, &globex);
+        assert!(!customer.is_staff());
+        assert_eq!(customer.roles, BTreeSet::from([Role::Customer]));
     }
 
     #[test]

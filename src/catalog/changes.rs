@@ -1,7 +1,7 @@
 //! Recent changes per component (rollouts, alerts, playbook PRs, health
 //! transitions), newest kept, oldest dropped beyond a fixed capacity.
 
-use super::health::Transition;
+use super::health::{Rag, Transition};
 use super::model::ComponentId;
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, VecDeque};
@@ -30,6 +30,19 @@ pub struct Change {
     pub kind: ChangeKind,
     /// What happened, for people.
     pub text: String,
+}
+
+impl Change {
+    /// For a health transition, the colours before and after (read back from
+    /// the text [`ChangeLog::record_transitions`] writes).
+    pub fn transition(&self) -> Option<(Rag, Rag)> {
+        if self.kind != ChangeKind::Health {
+            return None;
+        }
+        let (colours, _) = self.text.split_once(": ")?;
+        let (from, to) = colours.split_once(" → ")?;
+        Some((from.parse().ok()?, to.parse().ok()?))
+    }
 }
 
 /// Default number of changes kept per component.
@@ -103,7 +116,6 @@ impl ChangeLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::health::Rag;
     use chrono::Duration;
 
     fn at(minutes: i64) -> DateTime<Utc> {
@@ -152,5 +164,6 @@ mod tests {
         let change = log.recent(&id, 5)[0];
         assert_eq!(change.kind, ChangeKind::Health);
         assert_eq!(change.text, "green → red: critical dependency db is red");
+        assert_eq!(change.transition(), Some((Rag::Green, Rag::Red)));
     }
 }

@@ -78,6 +78,21 @@ impl Rag {
     }
 }
 
+impl std::str::FromStr for Rag {
+    type Err = ();
+
+    /// The lowercase word, as [`Rag::as_str`] writes it.
+    fn from_str(text: &str) -> Result<Self, ()> {
+        match text {
+            "red" => Ok(Rag::Red),
+            "amber" => Ok(Rag::Amber),
+            "green" => Ok(Rag::Green),
+            "unknown" => Ok(Rag::Unknown),
+            _ => Err(()),
+        }
+    }
+}
+
 impl fmt::Display for Rag {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

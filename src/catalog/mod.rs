@@ -15,6 +15,7 @@
 //!   from the store's `health_events` log; [`alertmanager`] reads webhooks;
 //!   [`verbs`]: `/wk status` and `/wk changes`; [`config`]: `catalog:`;
 //!   [`checks`]: the declared HTTP checks, run on the scheduler;
+//!   [`handoff`]: the catalog's part of a shift hand-off;
 //!   [`kubernetes`]: workloads, pods and nodes of configured clusters,
 //!   watched with kube-rs; [`observe`]: the recording path of such
 //!   watchers.
@@ -25,6 +26,7 @@ pub mod checks;
 pub mod config;
 pub mod error;
 pub mod graph;
+pub mod handoff;
 pub mod health;
 pub mod kubernetes;
 pub mod load;

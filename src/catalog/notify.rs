@@ -64,15 +64,6 @@ fn emoji(rag: Rag) -> &'static str {
     }
 }
 
-fn parse_rag(text: &str) -> Rag {
-    match text {
-        "red" => Rag::Red,
-        "amber" => Rag::Amber,
-        "green" => Rag::Green,
-        _ => Rag::Unknown,
-    }
-}
-
 /// A subscribed component as it is now.
 struct Watched {
     id: ComponentId,
@@ -165,7 +156,9 @@ impl Notifier {
             let id = watched.id.to_string();
             let tx = work.tx().await?;
             let last = health::last_notice(tx.conn(), &id).await?;
-            let previous = last.as_ref().map(|(rag, _)| parse_rag(rag));
+            let previous = last
+                .as_ref()
+                .map(|(rag, _)| rag.parse().unwrap_or_default());
             if previous == Some(watched.rag) {
                 continue;
             }

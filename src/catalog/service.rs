@@ -10,7 +10,7 @@
 use super::alertmanager;
 use super::changes::{Change, ChangeKind, ChangeLog};
 use super::graph::Catalog;
-use super::health::{HealthBook, Input, Rag, Transition};
+use super::health::{HealthBook, Input, Transition};
 use super::model::ComponentId;
 use crate::store::health::{self, HealthEvent};
 use crate::store::{Store, StoreError, Tx};
@@ -138,15 +138,6 @@ impl CatalogService {
     }
 }
 
-fn parse_rag(text: &str) -> Rag {
-    match text {
-        "red" => Rag::Red,
-        "amber" => Rag::Amber,
-        "green" => Rag::Green,
-        _ => Rag::Unknown,
-    }
-}
-
 /// Applies one event; an event about a component no longer in the catalog
 /// is skipped.
 fn apply(inner: &mut Inner, event: &HealthEvent) -> Vec<Transition> {
@@ -169,7 +160,7 @@ fn apply(inner: &mut Inner, event: &HealthEvent) -> Vec<Transition> {
             &id,
             Input {
                 source: event.source.clone(),
-                rag: parse_rag(rag),
+                rag: rag.parse().unwrap_or_default(),
                 reason: event.reason.clone(),
                 since: event.since,
             },

@@ -65,6 +65,13 @@ pub struct Config {
     /// On-call rotations, by name.
     #[serde(default)]
     pub rotations: crate::oncall::config::Rotations,
+    /// Support intake: first line, the intake window, urgent keywords,
+    /// holiday calendars, incidents.
+    #[serde(default)]
+    pub support: crate::support::config::SupportConfig,
+    /// Escalation policies by name: levels paged in order until acknowledged.
+    #[serde(default)]
+    pub escalation_policies: BTreeMap<String, crate::support::config::EscalationPolicy>,
 }
 
 /// A message posted on a schedule.
@@ -166,6 +173,24 @@ pub struct CustomerConfig {
     /// The customer's time zone, for times shown to them (default: the team's).
     #[serde(default, deserialize_with = "deserialize_optional_tz")]
     pub timezone: Option<chrono_tz::Tz>,
+    /// `business-hours` (SLA clocks run in business hours) or `24x7`.
+    #[serde(default)]
+    pub tier: crate::support::config::Tier,
+    /// Support hours, zone and holidays of a business-hours tier.
+    #[serde(default)]
+    pub business_hours: Option<crate::support::config::BusinessHoursConfig>,
+    /// SLA targets; without them requests are tracked with no clock.
+    #[serde(default)]
+    pub sla: Option<crate::support::config::SlaConfig>,
+    /// The escalation policy a breach or `/wk escalate` starts.
+    #[serde(default)]
+    pub escalation: Option<String>,
+    /// How our staff are recognised in this customer's channels.
+    #[serde(default)]
+    pub staff: crate::support::config::StaffConfig,
+    /// Who answers this customer first (default `support.first_line`).
+    #[serde(default)]
+    pub first_line: Vec<crate::support::config::Notify>,
 }
 
 /// Where `commands/*.yaml` are read from.
@@ -446,9 +471,10 @@ fn check(file: &str, config: &Config) -> Result<(), ConfigError> {
             "must be at least 1m (forges rate-limit us)".into(),
         ));
     }
-    crate::catalog::kubernetes::config::check(&config.catalog.clusters, &config.customers)
-        .map_err(|problem| invalid(problem.field, problem.message))?;
     crate::oncall::config::check(&config.rotations)
+        .map_err(|problem| invalid(problem.field, problem.message))?;
+    crate::support::config::check(config).map_err(|(field, message)| invalid(field, message))?;
+    crate::catalog::kubernetes::config::check(&config.catalog.clusters, &config.customers)
         .map_err(|problem| invalid(problem.field, problem.message))?;
     for (role, members) in &config.roles {
         if members.users.is_empty() && members.usergroups.is_empty() {

@@ -17,6 +17,10 @@ use std::path::Path;
 const EMBEDDED: &[(&str, &str)] = &[
     ("_common.yaml", include_str!("../../commands/_common.yaml")),
     (
+        "_support.yaml",
+        include_str!("../../commands/_support.yaml"),
+    ),
+    (
         "_playbook.yaml",
         include_str!("../../commands/_playbook.yaml"),
     ),
@@ -36,12 +40,23 @@ const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../commands/postmortems.yaml"),
     ),
     (
+        "escalate.yaml",
+        include_str!("../../commands/escalate.yaml"),
+    ),
+    (
         "playbooks.yaml",
         include_str!("../../commands/playbooks.yaml"),
     ),
+    ("reopen.yaml", include_str!("../../commands/reopen.yaml")),
+    (
+        "requests.yaml",
+        include_str!("../../commands/requests.yaml"),
+    ),
+    ("resolve.yaml", include_str!("../../commands/resolve.yaml")),
     ("run.yaml", include_str!("../../commands/run.yaml")),
     ("runs.yaml", include_str!("../../commands/runs.yaml")),
     ("status.yaml", include_str!("../../commands/status.yaml")),
+    ("urgent.yaml", include_str!("../../commands/urgent.yaml")),
     ("whoami.yaml", include_str!("../../commands/whoami.yaml")),
 ];
 

@@ -165,6 +165,14 @@ pub fn check_manifest(manifest: &Manifest) -> Result<(), DispatchError> {
             return Err(DispatchError::NoHandler(spec.verb.clone()));
         }
     }
+    for template in crate::support::TEMPLATES {
+        if !manifest.templates().has(&format!("support.{template}")) {
+            return Err(DispatchError::MissingTemplate {
+                verb: "_support".into(),
+                template: (*template).to_string(),
+            });
+        }
+    }
     for verb in handlers {
         if manifest.get(verb).is_none() {
             return Err(DispatchError::NoManifest(verb.to_string()));

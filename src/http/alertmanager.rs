@@ -64,10 +64,14 @@ pub async fn webhook(State(state): State<HttpState>, headers: HeaderMap, body: B
             let due = now + env.config.catalog.debounce.as_chrono();
             crate::catalog::notify::arm_evaluation(&mut tx, event, due, now).await?;
         }
-        tx.commit().await?;
+        // Paging alerts open (or resolve) incidents in the same transaction.
+        let mut work = crate::work::Work::with_tx(store.clone(), now, tx);
+        crate::support::incidents::record(&mut work, &crate::support::Desk::new(&env), &delivery)
+            .await?;
+        crate::playbooks::triggers::on_alerts(&mut work, &env.playbooks, &delivery).await?;
+        work.commit().await?;
         env.catalog.sync(&store).await?;
-        crate::playbooks::triggers::on_alerts(&store, &env.playbooks, &delivery, now).await?;
-        Ok::<_, crate::store::StoreError>((matched, unmatched))
+        Ok::<_, crate::support::SupportError>((matched, unmatched))
     }
     .await;
     match recorded {

@@ -18,10 +18,9 @@ use crate::config::Config;
 use crate::ids::ChannelId;
 use crate::outbox::{SlackEffect, Target};
 use crate::scheduler::{HandlerError, Recurrence, ScheduleDef, TimerHandler};
+use crate::store::StoreError;
 use crate::store::timers::{NewTimer, Queue, Timer};
-use crate::store::{Store, StoreError};
 use crate::work::Work;
-use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -76,15 +75,15 @@ fn alert_parameters(
         .collect()
 }
 
-/// Records, for every firing alert a playbook listens to, the request of a
-/// run (once per alert and start time). Called by the Alertmanager webhook.
+/// Records in `work`, for every firing alert a playbook listens to, the
+/// request of a run (once per alert and start time). Called by the
+/// Alertmanager webhook in the transaction that records the alerts.
 pub async fn on_alerts(
-    store: &Store,
+    work: &mut Work,
     playbooks: &Playbooks,
     delivery: &Delivery,
-    now: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
-    let mut work = Work::new(store.clone(), now);
+    let now = work.now();
     let mut armed = 0;
     for alert in delivery.alerts.iter().filter(|a| a.firing) {
         for playbook in playbooks.all() {
@@ -117,7 +116,6 @@ pub async fn on_alerts(
             }
         }
     }
-    work.commit().await?;
     Ok(armed)
 }
 

@@ -20,6 +20,7 @@ pub struct OpenPostmortem;
 #[derive(Debug, Default, PartialEq)]
 struct Request {
     thread: Option<(ChannelId, MessageTs)>,
+    support_request: Option<i64>,
     title: Vec<String>,
     severity: Option<String>,
     owner: Option<UserId>,
@@ -31,6 +32,13 @@ use crate::dispatch::args::user_mention as user_arg;
 fn parse(args: &[String]) -> Result<Request, CommandError> {
     let mut request = Request::default();
     for (i, arg) in args.iter().enumerate() {
+        if i == 0
+            && arg.starts_with('#')
+            && let Some(id) = crate::support::parse_request_label(arg)
+        {
+            request.support_request = Some(id);
+            continue;
+        }
         if i == 0 && arg.contains("/archives/") {
             request.thread = Some(parse_permalink(arg).ok_or_else(|| {
                 CommandError::Usage(format!(
@@ -101,7 +109,21 @@ impl Verb for OpenPostmortem {
             let settings = &config.postmortems;
             let request = parse(&call.line.args)?;
             let place = &call.inbound.place;
-            let (channel, thread) = match (&request.thread, &place.thread) {
+            let by_number = match request.support_request {
+                Some(id) => Some(
+                    crate::support::requests::thread_of_request(call.work, id)
+                        .await
+                        .map_err(CommandError::internal)?
+                        .ok_or_else(|| {
+                            CommandError::NotFound(format!("There is no request #{id}."))
+                        })?,
+                ),
+                None => None,
+            };
+            let (channel, thread) = match (
+                by_number.as_ref().or(request.thread.as_ref()),
+                &place.thread,
+            ) {
                 (Some((channel, ts)), _) => (channel.clone(), ts.clone()),
                 (None, Some(ts)) => (place.channel.clone(), ts.clone()),
                 (None, None) => {

@@ -43,6 +43,11 @@ const SQLITE: Files = &[
         include_str!("../../migrations/sqlite/0006_oncall.sql"),
     ),
     (
+        7,
+        "support",
+        include_str!("../../migrations/sqlite/0007_support.sql"),
+    ),
+    (
         8,
         "playbook runs",
         include_str!("../../migrations/sqlite/0008_playbook_runs.sql"),
@@ -84,6 +89,11 @@ const POSTGRES: Files = &[
         6,
         "oncall",
         include_str!("../../migrations/postgres/0006_oncall.sql"),
+    ),
+    (
+        7,
+        "support",
+        include_str!("../../migrations/postgres/0007_support.sql"),
     ),
     (
         8,

@@ -13,6 +13,7 @@ pub mod oncall;
 pub mod outbox;
 pub mod playbook_runs;
 pub mod postmortems;
+pub mod support;
 pub mod timeline;
 pub mod timers;
 pub mod tx;

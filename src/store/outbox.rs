@@ -344,6 +344,33 @@ async fn arm_follow_up(
     Ok(())
 }
 
+/// Withdraws the effects whose key starts with `prefix` that have not been
+/// sent (pages an acknowledgement made moot); they end as `abandoned` without
+/// follow-ups. Returns how many.
+pub async fn withdraw_pending(
+    conn: &mut AnyConnection,
+    prefix: &str,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let pattern = format!(
+        "{}%",
+        prefix
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    let result = sqlx::query(
+        "UPDATE outbox SET status = 'abandoned', last_error = 'withdrawn before delivery', \
+           delivered_at = $1, lease_until = NULL \
+         WHERE idem_key LIKE $2 ESCAPE '\\' AND status = 'pending'",
+    )
+    .bind(millis(now))
+    .bind(pattern)
+    .execute(conn)
+    .await?;
+    Ok(result.rows_affected())
+}
+
 /// Deletes ended items older than `before`.
 pub async fn purge(conn: &mut AnyConnection, before: DateTime<Utc>) -> Result<u64, StoreError> {
     let result = sqlx::query(

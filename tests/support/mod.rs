@@ -4,10 +4,12 @@
 
 #![allow(dead_code)]
 
+pub mod checks;
 pub mod fake_github;
 pub mod fake_kube;
 pub mod fake_slack;
 pub mod interactions;
+pub mod slack_events;
 
 use fake_slack::FakeSlack;
 use serde_json::Value;

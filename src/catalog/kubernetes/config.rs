@@ -375,6 +375,25 @@ mod tests {
     }
 
     #[test]
+    fn the_commented_example_is_valid() {
+        let example = crate::config::BUNDLED_EXAMPLE;
+        let block: String = example
+            .lines()
+            .skip_while(|l| !l.starts_with("  # clusters:"))
+            .take_while(|l| l.starts_with("  # "))
+            .map(|l| format!("{}\n", &l[4..]))
+            .collect();
+        #[derive(Deserialize)]
+        struct Section {
+            clusters: Vec<ClusterConfig>,
+        }
+        let section: Section = serde_yaml::from_str(&block).unwrap();
+        assert_eq!(section.clusters.len(), 2, "{block}");
+        assert_eq!(check(&section.clusters, &customers()), Ok(()));
+        assert!(section.clusters[1].in_cluster);
+    }
+
+    #[test]
     fn a_missing_file_or_an_unknown_context_is_named() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope.yaml");

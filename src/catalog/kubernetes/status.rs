@@ -22,6 +22,8 @@ pub enum State {
     Refused(String),
     /// The API server cannot be reached (or the client cannot be set up).
     Unreachable(String),
+    /// The watch stopped on a problem of ours (the store) and restarts.
+    Restarting(String),
 }
 
 /// A state and since when.
@@ -99,15 +101,6 @@ impl StatusBoard {
             .remove(cluster);
     }
 
-    /// `cluster`'s state, if configured.
-    pub fn get(&self, cluster: &str) -> Option<ClusterStatus> {
-        self.states
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(cluster)
-            .cloned()
-    }
-
     /// One line per cluster, for `/readyz`.
     pub fn lines(&self) -> Vec<String> {
         let states = self.states.lock().unwrap_or_else(PoisonError::into_inner);
@@ -127,6 +120,9 @@ impl StatusBoard {
                     }
                     State::Unreachable(why) => {
                         format!("cluster {name}: unreachable since {since}: {why}")
+                    }
+                    State::Restarting(why) => {
+                        format!("cluster {name}: restarting its watch since {since}: {why}")
                     }
                 }
             })

@@ -589,19 +589,17 @@ mod tests {
             namespace: None,
         };
         let green = Verdict::Says(Rag::Green, "3 of 3 available".into());
-        view.init(&scope);
-        let listed = view.apply(
-            &mapper,
+        let checkout = |revision| {
             object(
                 Kind::Deployment,
                 "checkout",
                 "web",
                 green.clone(),
-                Some("4"),
-            ),
-            false,
-            at(),
-        );
+                Some(revision),
+            )
+        };
+        view.init(&scope);
+        let listed = view.apply(&mapper, checkout("4"), false, at());
         assert_eq!(
             records(&listed),
             [(
@@ -612,31 +610,9 @@ mod tests {
             "the first revision goes to the store, which keeps it as the baseline"
         );
         view.init_done(&mapper, &scope, &[], at());
-        let again = view.apply(
-            &mapper,
-            object(
-                Kind::Deployment,
-                "checkout",
-                "web",
-                green.clone(),
-                Some("4"),
-            ),
-            true,
-            at(),
-        );
+        let again = view.apply(&mapper, checkout("4"), true, at());
         assert_eq!(records(&again)[0].2, None);
-        let next = view.apply(
-            &mapper,
-            object(
-                Kind::Deployment,
-                "checkout",
-                "web",
-                green.clone(),
-                Some("5"),
-            ),
-            true,
-            at(),
-        );
+        let next = view.apply(&mapper, checkout("5"), true, at());
         assert!(
             records(&next)[0]
                 .2

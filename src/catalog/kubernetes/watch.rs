@@ -202,7 +202,7 @@ fn classify(scope: &Scope, err: &watcher::Error) -> Trouble {
 }
 
 /// Carries out one step of the recording path.
-pub(super) async fn perform(ctx: &Context, step: &Step) -> Result<(), StoreError> {
+pub async fn perform(ctx: &Context, step: &Step) -> Result<(), StoreError> {
     match step {
         Step::Record(observation) => {
             observe::record(&ctx.catalog, &ctx.store, ctx.debounce, observation).await?;
@@ -212,11 +212,17 @@ pub(super) async fn perform(ctx: &Context, step: &Step) -> Result<(), StoreError
     Ok(())
 }
 
+/// The mapper of `cluster` over the catalog as it is now.
+fn mapper(catalog: &CatalogService, cluster: &ClusterConfig) -> Mapper {
+    Mapper::new(catalog.view(|book, _| book.catalog().clone()), cluster)
+}
+
 /// Watches `cluster` until told to stop.
 pub async fn run(ctx: Arc<Context>, cluster: ClusterConfig, mut control: Control) {
     let mut backoff = Backoff::default();
     loop {
         ctx.board.set(&cluster.name, State::Connecting);
+        let started = tokio::time::Instant::now();
         let result = match config::connect(&cluster).await {
             Ok(client) => Task::new(&ctx, &cluster, client).run(&mut control).await,
             Err(err) => Err(Failure::Connect(err)),
@@ -226,13 +232,20 @@ pub async fn run(ctx: Arc<Context>, cluster: ClusterConfig, mut control: Control
             Err(failure) => failure,
         };
         tracing::error!(cluster = %cluster.name, error = %failure, "cannot watch the cluster; trying again");
+        if started.elapsed() > Duration::from_secs(60) {
+            // It ran for a while: this is a new failure, not the same one again.
+            kube::runtime::utils::Backoff::reset(&mut backoff);
+        }
         ctx.board.error(&cluster.name);
-        ctx.board
-            .set(&cluster.name, State::Unreachable(failure.to_string()));
+        let state = match &failure {
+            Failure::Connect(_) => State::Unreachable(failure.to_string()),
+            Failure::Store(_) => State::Restarting(failure.to_string()),
+        };
+        ctx.board.set(&cluster.name, state);
         if let Failure::Connect(_) = &failure {
             // Say so on the cluster's component, if the store lets us.
             let view = ClusterView::new(&cluster.name, Vec::new());
-            let mapper = Mapper::new(ctx.catalog.view(|b, _| b.catalog().clone()), &cluster);
+            let mapper = mapper(&ctx.catalog, &cluster);
             for step in view.unreachable(&mapper, &failure.to_string(), ctx.clock.now()) {
                 if let Err(err) = perform(&ctx, &step).await {
                     tracing::warn!(cluster = %cluster.name, error = %err, "cannot record that the cluster is unreachable");
@@ -290,10 +303,7 @@ impl<'a> Task<'a> {
     }
 
     fn mapper(&self) -> Mapper {
-        Mapper::new(
-            self.ctx.catalog.view(|b, _| b.catalog().clone()),
-            self.cluster,
-        )
+        mapper(&self.ctx.catalog, self.cluster)
     }
 
     /// What the health log holds for this cluster (synced first).

@@ -20,6 +20,11 @@ pub fn all() -> Vec<Box<dyn Verb>> {
         Box::new(crate::playbooks::ListRuns),
         Box::new(crate::playbooks::Approvals),
         Box::new(crate::oncall::Oncall),
+        Box::new(crate::support::verbs::Resolve),
+        Box::new(crate::support::verbs::Reopen),
+        Box::new(crate::support::verbs::Urgent),
+        Box::new(crate::support::verbs::Escalate),
+        Box::new(crate::support::verbs::ListRequests),
     ]
 }
 
@@ -35,6 +40,8 @@ pub fn required_templates(verb: &str) -> &'static [&'static str] {
         "playbooks" | "runs" | "approvals" => &["list"],
         "run" => &["requested", "form"],
         "oncall" => crate::oncall::TEMPLATES,
+        "resolve" | "reopen" | "urgent" | "escalate" => &["done"],
+        "requests" => &["list"],
         _ => &[],
     }
 }

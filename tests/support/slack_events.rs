@@ -1,0 +1,176 @@
+//! Slack payloads for support-intake tests, built from captured fixtures
+//! (`../shared/fixtures`) with only ids, text and times replaced, so every
+//! other field keeps the shape Slack sends — including Slack Connect's
+//! `user_team` / `source_team` for a customer from another workspace.
+
+use super::{TestApp, fixture};
+use serde_json::{Value, json};
+
+fn unique_event_id() -> String {
+    format!("Ev{:012X}", rand::random::<u64>() & 0xFFFF_FFFF_FFFF)
+}
+
+/// A message `ts` at virtual time `app.clock` plus a counter (strings, as Slack sends).
+pub fn ts_now(app: &TestApp, n: u32) -> String {
+    format!("{}.{:06}", app.clock.now().timestamp(), n)
+}
+
+/// A message by `user` of workspace `team` in `channel` (a thread reply when
+/// `thread` is given), from the Slack Connect thread-reply capture.
+pub fn message(
+    channel: &str,
+    user: &str,
+    team: &str,
+    ts: &str,
+    thread: Option<&str>,
+    text: &str,
+) -> Value {
+    let mut body: Value = serde_json::from_str(&fixture(
+        "real/slack/events/message_thread_reply_user_team_source_team.json",
+    ))
+    .unwrap();
+    body["event_id"] = json!(unique_event_id());
+    let event = &mut body["event"];
+    event["user"] = json!(user);
+    event["user_team"] = json!(team);
+    event["team"] = json!(team);
+    event["source_team"] = json!(team);
+    event["channel"] = json!(channel);
+    event["ts"] = json!(ts);
+    event["event_ts"] = json!(ts);
+    event["text"] = json!(text);
+    match thread {
+        Some(thread) => event["thread_ts"] = json!(thread),
+        None => {
+            let map = event.as_object_mut().unwrap();
+            map.remove("thread_ts");
+            map.remove("parent_user_id");
+        }
+    }
+    body
+}
+
+/// An edit of message `ts` (the `message_changed` capture: the inner
+/// message carries no ts, the previous one does).
+pub fn edited(channel: &str, user: &str, team: &str, ts: &str, text: &str, now_ts: &str) -> Value {
+    let event: Value = serde_json::from_str(&fixture("real/slack/events/message_changed.json"))
+        .map(|b: Value| b["event"].clone())
+        .unwrap();
+    let mut event = event;
+    event["channel"] = json!(channel);
+    event["ts"] = json!(now_ts);
+    event["event_ts"] = json!(now_ts);
+    event["message"]["user"] = json!(user);
+    event["message"]["team"] = json!(team);
+    event["message"]["text"] = json!(text);
+    event["previous_message"]["user"] = json!(user);
+    event["previous_message"]["team"] = json!(team);
+    event["previous_message"]["ts"] = json!(ts);
+    json!({ "type": "event_callback", "team_id": "T0STAFF", "event_id": unique_event_id(), "event": event })
+}
+
+/// The deletion of message `ts` (Slack's `message_deleted` schema sample).
+pub fn deleted(channel: &str, user: &str, team: &str, ts: &str) -> Value {
+    let mut body: Value = serde_json::from_str(&fixture(
+        "slack/schema-samples/events/MessageDeletedPayload.json",
+    ))
+    .unwrap();
+    body["type"] = json!("event_callback");
+    body["event_id"] = json!(unique_event_id());
+    let event = &mut body["event"];
+    event["channel"] = json!(channel);
+    event["deleted_ts"] = json!(ts);
+    event["ts"] = json!(ts);
+    event["previous_message"]["user"] = json!(user);
+    event["previous_message"]["team"] = json!(team);
+    event["previous_message"]["ts"] = json!(ts);
+    event["previous_message"]["thread_ts"] = json!("");
+    body
+}
+
+/// A reaction by `user` on message `ts` (the Slack Connect capture: no team named).
+pub fn reaction(channel: &str, user: &str, ts: &str, name: &str) -> Value {
+    let mut body: Value = serde_json::from_str(&fixture(
+        "real/slack/events/reaction_added_shared_channel_other_org.json",
+    ))
+    .unwrap();
+    body["event_id"] = json!(unique_event_id());
+    body["event"]["user"] = json!(user);
+    body["event"]["reaction"] = json!(name);
+    body["event"]["item"]["channel"] = json!(channel);
+    body["event"]["item"]["ts"] = json!(ts);
+    body
+}
+
+/// Another org's bot posting in a shared channel (the captured payload).
+pub fn bot_message(channel: &str, ts: &str, text: &str) -> Value {
+    let mut body: Value = serde_json::from_str(&fixture(
+        "real/slack/events/message_from_other_org_bot_in_shared_channel.json",
+    ))
+    .unwrap();
+    body["event_id"] = json!(unique_event_id());
+    body["event"]["channel"] = json!(channel);
+    body["event"]["ts"] = json!(ts);
+    body["event"]["text"] = json!(text);
+    body
+}
+
+/// The form body of a button click by `user` of `team` on a message in
+/// `channel` (the Socket Mode capture's `block_actions` payload).
+pub fn click(
+    app: &TestApp,
+    user: &str,
+    team: &str,
+    channel: &str,
+    message_ts: &str,
+    action_id: &str,
+    value: &str,
+) -> String {
+    let frame: Value = serde_json::from_str(&fixture(
+        "real/slack/socket_mode/interactive_block_actions_message.json",
+    ))
+    .unwrap();
+    let mut payload = frame["payload"].clone();
+    payload["user"]["id"] = json!(user);
+    payload["user"]["team_id"] = json!(team);
+    payload["team"]["id"] = json!(team);
+    payload["channel"]["id"] = json!(channel);
+    payload["container"]["channel_id"] = json!(channel);
+    payload["container"]["message_ts"] = json!(message_ts);
+    payload["actions"][0]["action_id"] = json!(action_id);
+    payload["actions"][0]["value"] = json!(value);
+    // Each click has its own trigger, and answers go to the fake Slack.
+    payload["trigger_id"] = json!(format!(
+        "{}.{}",
+        rand::random::<u32>(),
+        rand::random::<u32>()
+    ));
+    payload["response_url"] = json!(format!(
+        "{}/actions/{}",
+        app.slack.response_base,
+        rand::random::<u32>()
+    ));
+    serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap()
+}
+
+impl TestApp {
+    /// Posts an events body and runs the inbox, timers and outbox.
+    pub async fn deliver(&self, body: &Value) {
+        let response = self.event(body).await;
+        assert_eq!(response.status(), 200, "event accepted");
+        self.settle().await;
+    }
+
+    /// Clicks a button and runs what follows.
+    pub async fn press(&self, form: &str) {
+        let response = self
+            .post_signed(
+                "/slack/interactivity",
+                "application/x-www-form-urlencoded",
+                form.as_bytes(),
+            )
+            .await;
+        assert_eq!(response.status(), 200, "click accepted");
+        self.settle().await;
+    }
+}
