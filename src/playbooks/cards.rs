@@ -47,6 +47,15 @@ pub fn requester(run: &Run) -> String {
     }
 }
 
+/// A span of time for people, to the minute (`1h30m`, `2d3h`), in the
+/// configuration's own notation (`HumanDuration`).
+pub fn span(d: chrono::Duration) -> String {
+    match d.num_minutes() {
+        m if m < 1 => "under a minute".into(),
+        m => crate::config::HumanDuration::from_secs(m * 60).to_string(),
+    }
+}
+
 fn when(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M UTC").to_string()
 }

@@ -16,15 +16,6 @@ const SOON: Duration = Duration::hours(2);
 /// The `approvals` section of hand-off summaries.
 pub struct PlaybookHandoff;
 
-fn span(d: Duration) -> String {
-    let minutes = d.num_minutes().max(0);
-    match minutes {
-        m if m < 60 => format!("{m} min"),
-        m if m < 48 * 60 => format!("{} h", m / 60),
-        m => format!("{} d", m / 1440),
-    }
-}
-
 fn params(run: &Run) -> String {
     let pairs: Vec<String> = run
         .params
@@ -62,9 +53,9 @@ fn items(
                 cards::label(run.id),
                 run.playbook,
                 params(run),
-                span(at - run.created_at),
+                cards::span(at - run.created_at),
                 requester(run),
-                span(expires - at),
+                cards::span(expires - at),
             ),
             link: None,
             attention: expires - at <= SOON,
@@ -218,7 +209,7 @@ mod tests {
             "{lines:#?}"
         );
         assert!(
-            lines[0].0.contains("since 20 h") && lines[0].0.contains("expires in 1 h"),
+            lines[0].0.contains("since 20h") && lines[0].0.contains("expires in 1h"),
             "{lines:#?}"
         );
         assert!(lines[0].1, "about to expire");

@@ -312,16 +312,6 @@ impl Verb for RunPlaybook {
     }
 }
 
-fn age(now: chrono::DateTime<chrono::Utc>, at: chrono::DateTime<chrono::Utc>) -> String {
-    let minutes = (now - at).num_minutes().max(0);
-    match minutes {
-        0 => "just now".into(),
-        m if m < 60 => format!("{m} min ago"),
-        m if m < 1440 => format!("{} h ago", m / 60),
-        m => format!("{} d ago", m / 1440),
-    }
-}
-
 /// `/wk runs [playbook|mine]`.
 pub struct ListRuns;
 
@@ -369,7 +359,7 @@ impl Verb for ListRuns {
                         "playbook": r.playbook,
                         "status": r.status.label(),
                         "requester": cards::requester(r),
-                        "age": age(now, r.created_at),
+                        "age": format!("{} ago", cards::span(now - r.created_at)),
                         "pr": r.pr_url,
                         "outcome": if r.status == RunStatus::Failed { r.outcome.clone() } else { None },
                     })
