@@ -1312,3 +1312,65 @@ async fn playbooks_are_read_from_playbook_resources(db: Db) {
 }
 
 on_both_backends!(playbooks_are_read_from_playbook_resources);
+
+async fn a_file_changed_since_the_dry_run_stops_the_run(db: Db) {
+    let Some(pg) = Playground::start(db, &[], "", None).await else {
+        return;
+    };
+    let app = &pg.app;
+    app.command("U0ANNA", STAFF, "C0OPS", "run bump-chart version=2.4.0")
+        .await;
+    drain(app).await;
+    // Someone changes the file on main after the dry run was posted.
+    let repo = pg.gitops();
+    let path = "clusters/acme-prod/apps/checkout-api/helmrelease.yaml";
+    let text = std::fs::read_to_string(repo.join(path)).unwrap();
+    std::fs::write(
+        repo.join(path),
+        text.replace("replicaCount: 3", "replicaCount: 6"),
+    )
+    .unwrap();
+    git(
+        &repo,
+        &[
+            "-c",
+            "user.name=Eva",
+            "-c",
+            "user.email=eva@example.com",
+            "commit",
+            "-qam",
+            "More replicas",
+        ],
+    );
+    click(
+        app,
+        "U0DANA",
+        STAFF,
+        "C0OPS",
+        &card(app, "C0OPS", 1),
+        "playbook.approve",
+        1,
+    )
+    .await;
+    let run = app.server.store().playbook_run(1).await.unwrap().unwrap();
+    assert_eq!(run.status.as_str(), "failed", "{run:?}");
+    assert!(
+        run.outcome
+            .unwrap_or_default()
+            .contains(&format!("{path} changed since the dry run")),
+    );
+    assert!(
+        thread(app, "C0OPS")
+            .join("\n")
+            .contains("Request the run again")
+    );
+    let branches = git(&repo, &["branch", "--list"]);
+    assert_eq!(
+        branches.trim(),
+        "* main",
+        "no pull request over the newer file: {branches}"
+    );
+    pg.app.stop().await;
+}
+
+on_both_backends!(a_file_changed_since_the_dry_run_stops_the_run);

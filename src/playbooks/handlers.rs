@@ -607,9 +607,59 @@ fn step_kind(step: &Step) -> &'static str {
     }
 }
 
+impl Execute {
+    /// For the next pull request this firing may open: the files whose
+    /// content on the base changed since the dry run. What was approved is
+    /// a diff against what the dry run read; a pull request written over a
+    /// newer base would silently undo someone else's change.
+    async fn drift(&self, timer: &Timer) -> Result<Value, HandlerError> {
+        let id = run_id(timer)?;
+        let Some(run) = self.0.store.playbook_run(id).await? else {
+            return Ok(Value::Null);
+        };
+        let Some(plan) = run
+            .plan
+            .and_then(|p| serde_json::from_value::<Plan>(p).ok())
+        else {
+            return Ok(Value::Null);
+        };
+        let next = timer.payload["step"].as_i64().map_or(run.step, |s| s + 1);
+        let next = usize::try_from(next).unwrap_or(usize::MAX);
+        let upcoming = plan
+            .steps
+            .iter()
+            .enumerate()
+            .skip(next)
+            .find(|(_, step)| !matches!(step, Step::Notify(_)));
+        let Some((index, Step::Gitops(g))) = upcoming else {
+            return Ok(Value::Null);
+        };
+        let Some(forge) = self.0.forges.get(&g.forge) else {
+            return Ok(Value::Null); // the effect fails with the reason
+        };
+        let mut changed = Vec::new();
+        for file in &g.files {
+            match forge
+                .read_file(&g.repo, g.base.as_deref(), &file.path)
+                .await
+            {
+                Ok(now) if now == file.before => {}
+                Ok(_) => changed.push(file.path.clone()),
+                Err(err) if err.is_permanent() => changed.push(format!("{} ({err})", file.path)),
+                Err(err) => return Err(HandlerError::Retry(err.to_string())),
+            }
+        }
+        Ok(json!({ "step": index, "changed": changed }))
+    }
+}
+
 impl TimerHandler for Execute {
     fn kind(&self) -> &'static str {
         STEP
+    }
+
+    fn prepare<'a>(&'a self, timer: &'a Timer) -> BoxFuture<'a, Result<Value, HandlerError>> {
+        Box::pin(self.drift(timer))
     }
 
     fn fire<'a>(
@@ -659,6 +709,38 @@ impl TimerHandler for Execute {
             while let Ok(i) = usize::try_from(run.step) {
                 if i >= plan.steps.len() {
                     break;
+                }
+                let drift = &timer.payload["prepared"];
+                let changed: Vec<&str> = drift["changed"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
+                if drift["step"].as_u64() == u64::try_from(i).ok() && !changed.is_empty() {
+                    let outcome = format!(
+                        "step {} (pull request) was not started: {} changed since the dry run",
+                        i + 1,
+                        changed.join(", ")
+                    );
+                    let text = format!(
+                        ":x: {} stopped before its pull request: {} changed in the repository since the dry run, so the approved diff no longer applies. Request the run again to see and approve the new diff.",
+                        cards::label(id),
+                        escape(&changed.join(", "))
+                    );
+                    let playbook = self.0.playbooks.get(&run.playbook);
+                    runs::conclude(
+                        work,
+                        &mut run,
+                        &[RunStatus::Running],
+                        RunStatus::Failed,
+                        &outcome,
+                        playbook.as_deref(),
+                        "drift",
+                        text,
+                    )
+                    .await?;
+                    return Ok(());
                 }
                 if self.start_step(work, &mut run, &plan, i).await? {
                     return Ok(());
