@@ -1374,3 +1374,69 @@ async fn a_file_changed_since_the_dry_run_stops_the_run(db: Db) {
 }
 
 on_both_backends!(a_file_changed_since_the_dry_run_stops_the_run);
+
+async fn a_crash_while_preparing_or_posting_is_resumed_once(db: Db) {
+    let plan = Arc::new(FaultPlan::default());
+    // Dies before the dry run's transaction commits, then after Slack took
+    // the approval card but before that was recorded.
+    plan.crash_once(FaultPoint::TimerBeforeCommit, "playbook-run:1:plan");
+    plan.crash_once(FaultPoint::OutboxSent, "playbook-run:1:card:ops");
+    let Some(pg) = Playground::start(db, &[], "", Some(plan.clone())).await else {
+        return;
+    };
+    let app = &pg.app;
+    app.command("U0ANNA", STAFF, "C0OPS", "run bump-chart version=2.4.0")
+        .await;
+    drain(app).await;
+    assert_eq!(plan.pending(), 1, "the dry run's first attempt died");
+    // Another replica takes the timer over when its lease runs out; it posts
+    // the card and dies before recording it; its lease runs out too.
+    let successor = app.replica(Some(plan.clone())).await;
+    successor.advance(Duration::minutes(3)).await;
+    assert_eq!(
+        plan.pending(),
+        0,
+        "the card's post died after Slack took it"
+    );
+    successor.advance(Duration::minutes(3)).await;
+    let run = successor
+        .server
+        .store()
+        .playbook_run(1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(run.status.as_str(), "awaiting_approval", "{run:?}");
+    let cards: Vec<Message> = posts(&successor, "C0OPS")
+        .into_iter()
+        .filter(|m| m.blocks.to_string().contains("Playbook run #1:"))
+        .collect();
+    assert_eq!(cards.len(), 1, "one card, found again after the crash");
+    let dry_runs = thread(&successor, "C0OPS")
+        .into_iter()
+        .filter(|m| m.contains("Dry run of run #1"))
+        .count();
+    assert_eq!(dry_runs, 1);
+    click(
+        &successor,
+        "U0DANA",
+        STAFF,
+        "C0OPS",
+        &cards[0],
+        "playbook.approve",
+        1,
+    )
+    .await;
+    let run = successor
+        .server
+        .store()
+        .playbook_run(1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(run.status.as_str(), "succeeded", "{run:?}");
+    successor.stop_keeping_db().await;
+    pg.app.stop().await;
+}
+
+on_both_backends!(a_crash_while_preparing_or_posting_is_resumed_once);
