@@ -491,6 +491,9 @@ fn forges(
         source,
     };
     let mut git = GitForge::new(&config.forges.git.path, clock.clone()).map_err(forge_error)?;
+    for (repo, url) in &config.forges.git.remotes {
+        git = git.with_remote(repo, url).map_err(forge_error)?;
+    }
     if let Some(seed) = &config.playbooks.seed {
         let files = crate::playbooks::service::seed_files(loaded).map_err(AppError::Playbooks)?;
         git = git

@@ -1440,3 +1440,48 @@ async fn a_crash_while_preparing_or_posting_is_resumed_once(db: Db) {
 }
 
 on_both_backends!(a_crash_while_preparing_or_posting_is_resumed_once);
+
+async fn the_git_forge_pushes_the_branch_to_a_remote(db: Db) {
+    let remote = tempfile::tempdir().unwrap();
+    let bare = remote.path().join("gitops.git");
+    git(
+        remote.path(),
+        &["init", "--quiet", "--bare", bare.to_str().unwrap()],
+    );
+    let tail = format!("    remotes:\n      platform/gitops: {}\n", bare.display());
+    let Some(pg) = Playground::start(db, &[], &tail, None).await else {
+        return;
+    };
+    let app = &pg.app;
+    app.command("U0ANNA", STAFF, "C0OPS", "run bump-chart version=2.4.0")
+        .await;
+    drain(app).await;
+    click(
+        app,
+        "U0DANA",
+        STAFF,
+        "C0OPS",
+        &card(app, "C0OPS", 1),
+        "playbook.approve",
+        1,
+    )
+    .await;
+    let pushed = git(
+        &bare,
+        &[
+            "log",
+            "--format=%s",
+            "-1",
+            "watchkeeper/bump-checkout-api-1",
+        ],
+    );
+    assert_eq!(
+        pushed.trim(),
+        "Bump checkout-api to 2.4.0 (Watchkeeper run 1)"
+    );
+    let run = app.server.store().playbook_run(1).await.unwrap().unwrap();
+    assert_eq!(run.status.as_str(), "succeeded", "{run:?}");
+    pg.app.stop().await;
+}
+
+on_both_backends!(the_git_forge_pushes_the_branch_to_a_remote);

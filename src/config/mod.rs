@@ -451,6 +451,16 @@ fn check(file: &str, config: &Config) -> Result<(), ConfigError> {
             ));
         }
     }
+    for (repo, url) in &config.forges.git.remotes {
+        if let Err(err) =
+            crate::forge::check_repo(repo).and_then(|_| crate::forge::git::check_remote(url))
+        {
+            return Err(invalid(
+                format!("forges.git.remotes.{repo}"),
+                err.to_string(),
+            ));
+        }
+    }
     if crate::forge::check_repo(&postmortems.repository).is_err() {
         return Err(invalid(
             "postmortems.repository".into(),

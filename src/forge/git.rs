@@ -45,6 +45,8 @@ pub struct GitForge {
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Files a repository starts with when it is first used (`with_seed`).
     seeds: HashMap<String, Vec<(String, String)>>,
+    /// Where a repository's pull-request branches are pushed (`with_remote`).
+    remotes: HashMap<String, String>,
 }
 
 /// An issue file's front matter.
@@ -295,7 +297,17 @@ impl GitForge {
             clock,
             locks: Mutex::new(HashMap::new()),
             seeds: HashMap::new(),
+            remotes: HashMap::new(),
         })
+    }
+
+    /// Pull-request branches of `repo` are also pushed to `url` (a remote
+    /// repository: `ssh://`, `https://`, `git@host:path` or a local path).
+    pub fn with_remote(mut self, repo: &str, url: &str) -> Result<Self, ForgeError> {
+        check_repo(repo)?;
+        check_remote(url)?;
+        self.remotes.insert(repo.to_string(), url.to_string());
+        Ok(self)
     }
 
     /// Repository `repo` starts with `files` (path, content) the first time
@@ -555,6 +567,17 @@ impl GitForge {
             .await?
             .ok_or_else(|| ForgeError::NotFound(format!("branch `{base}` of {repo}")))?;
         let head = self.commit_branch(&git, pr, &base_head).await?;
+        if let Some(url) = self.remotes.get(repo) {
+            // Idempotent: the same commit again is "up to date".
+            git.git(&[
+                "push",
+                "--quiet",
+                "--",
+                url,
+                &format!("{head}:refs/heads/{}", pr.branch),
+            ])
+            .await?;
+        }
         if git
             .is_ancestor(&head, &format!("refs/heads/{base}"))
             .await?
@@ -749,6 +772,24 @@ impl Forge for GitForge {
     }
 }
 
+/// Checks a remote's address: no option, no shell, no control characters.
+pub fn check_remote(url: &str) -> Result<(), ForgeError> {
+    let scheme_ok = ["ssh://", "https://", "http://", "file://", "git://"]
+        .iter()
+        .any(|s| url.starts_with(s))
+        || url.starts_with('/')
+        || (url.contains('@') && url.contains(':'));
+    if !scheme_ok
+        || url.starts_with('-')
+        || url.chars().any(|c| c.is_control() || c.is_whitespace())
+    {
+        return Err(ForgeError::Invalid(format!(
+            "`{url}` is not a git remote: write ssh://…, https://…, git@host:path or an absolute path"
+        )));
+    }
+    Ok(())
+}
+
 /// One past the highest number in use.
 fn next_number(records: &[(u64, String)]) -> u64 {
     records.iter().map(|(n, _)| *n).max().unwrap_or(0) + 1
@@ -822,6 +863,27 @@ mod tests {
         assert_eq!(read.title, "state: closed\n---\n");
         assert_eq!(read.number, 7);
         assert!(front_matter::<IssueFront>("no front matter", "x").is_err());
+    }
+
+    #[test]
+    fn remotes_are_addresses_not_options() {
+        for ok in [
+            "ssh://git@example.com/platform/gitops.git",
+            "git@example.com:platform/gitops.git",
+            "/srv/git/gitops.git",
+            "https://example.com/x.git",
+        ] {
+            assert!(check_remote(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "--upload-pack=touch /tmp/x",
+            "ext::sh -c id",
+            "gitops",
+            "ssh://x y",
+            "",
+        ] {
+            assert!(check_remote(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

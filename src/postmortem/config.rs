@@ -23,6 +23,7 @@ impl Default for ForgesConfig {
         Self {
             git: GitForgeConfig {
                 path: PathBuf::from("var/forge"),
+                remotes: BTreeMap::new(),
             },
             github: None,
         }
@@ -35,6 +36,11 @@ impl Default for ForgesConfig {
 pub struct GitForgeConfig {
     /// The folder holding the repositories.
     pub path: PathBuf,
+    /// Repositories (`owner/name`) whose pull-request branches are also
+    /// pushed to a remote (`ssh://…`, `https://…`, `git@host:path`, or a
+    /// local path); credentials are git's own (SSH agent, credential helper).
+    #[serde(default)]
+    pub remotes: BTreeMap<String, String>,
 }
 
 /// GitHub settings that are not secrets.
