@@ -6,7 +6,7 @@
 mod support;
 
 use chrono::{DateTime, Duration, Utc};
-use support::slack_events::{bot_message, click, deleted, edited, message, reaction};
+use support::slack_events::{bot_message, deleted, edited, message, reaction};
 use support::{Db, TestApp, fixture};
 use watchkeeper::store::support::{self as db, RequestStatus};
 use watchkeeper::store::timeline::thread_subject;
@@ -276,20 +276,16 @@ async fn nobody_answers_so_it_escalates_until_acknowledged(db: Db) {
         .expect("escalation card");
 
     // A customer cannot acknowledge, even with a forged click.
-    app.press(&click(
-        &app, "U9GLX", "T0GLOBEX", "C0OPS", &card.ts, "page.ack", "1",
-    ))
-    .await;
+    app.press("U9GLX", "T0GLOBEX", "C0OPS", &card.ts, "page.ack", "1")
+        .await;
     // Level 2 after 15 min: the SRE rotation and group.
     app.advance(Duration::minutes(15)).await;
     let level_two = dms(&app).len();
     assert!(level_two > 1, "level 2 paged: {:?}", dms(&app));
 
     // Chen acknowledges from the DM: nothing is paged after that, ever.
-    app.press(&click(
-        &app, "U0CHEN", "T0STAFF", "D0CHEN", &card.ts, "page.ack", "1",
-    ))
-    .await;
+    app.press("U0CHEN", "T0STAFF", "D0CHEN", &card.ts, "page.ack", "1")
+        .await;
     let escalation = db::escalation(app.server.store().pool(), 1)
         .await
         .unwrap()

@@ -10,7 +10,7 @@ mod support;
 
 use chrono::{DateTime, Datelike, Duration, Timelike, Utc, Weekday};
 use std::collections::BTreeMap;
-use support::slack_events::{click, message};
+use support::slack_events::message;
 use support::{Db, TestApp, repo_path};
 use watchkeeper::config::Config;
 use watchkeeper::store::support as db;
@@ -167,7 +167,7 @@ async fn perform_until(
                 let who = escalation.paged[0].to_string();
                 let dm = format!("D{}", who.trim_start_matches('U'));
                 let id = escalation.id.to_string();
-                app.press(&click(app, &who, "T0STAFF", &dm, "1.0", "page.ack", &id))
+                app.press(&who, "T0STAFF", &dm, "1.0", "page.ack", &id)
                     .await;
             }
         }

@@ -42,6 +42,21 @@ impl TestApp {
         assert_eq!(self.interact(&payload).await, 200, "click acknowledged");
     }
 
+    /// Like [`TestApp::click`], then runs what follows (inbox, timers, outbox).
+    pub async fn press(
+        &self,
+        user: &str,
+        team: &str,
+        channel: &str,
+        message_ts: &str,
+        action_id: &str,
+        value: &str,
+    ) {
+        self.click(user, team, channel, message_ts, action_id, value)
+            .await;
+        self.settle().await;
+    }
+
     /// `user` of `team` submits the form `callback_id` with `values`
     /// (input id → text); returns the HTTP status.
     pub async fn submit_form(

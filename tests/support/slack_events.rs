@@ -115,62 +115,11 @@ pub fn bot_message(channel: &str, ts: &str, text: &str) -> Value {
     body
 }
 
-/// The form body of a button click by `user` of `team` on a message in
-/// `channel` (the Socket Mode capture's `block_actions` payload).
-pub fn click(
-    app: &TestApp,
-    user: &str,
-    team: &str,
-    channel: &str,
-    message_ts: &str,
-    action_id: &str,
-    value: &str,
-) -> String {
-    let frame: Value = serde_json::from_str(&fixture(
-        "real/slack/socket_mode/interactive_block_actions_message.json",
-    ))
-    .unwrap();
-    let mut payload = frame["payload"].clone();
-    payload["user"]["id"] = json!(user);
-    payload["user"]["team_id"] = json!(team);
-    payload["team"]["id"] = json!(team);
-    payload["channel"]["id"] = json!(channel);
-    payload["container"]["channel_id"] = json!(channel);
-    payload["container"]["message_ts"] = json!(message_ts);
-    payload["actions"][0]["action_id"] = json!(action_id);
-    payload["actions"][0]["value"] = json!(value);
-    // Each click has its own trigger, and answers go to the fake Slack.
-    payload["trigger_id"] = json!(format!(
-        "{}.{}",
-        rand::random::<u32>(),
-        rand::random::<u32>()
-    ));
-    payload["response_url"] = json!(format!(
-        "{}/actions/{}",
-        app.slack.response_base,
-        rand::random::<u32>()
-    ));
-    serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap()
-}
-
 impl TestApp {
     /// Posts an events body and runs the inbox, timers and outbox.
     pub async fn deliver(&self, body: &Value) {
         let response = self.event(body).await;
         assert_eq!(response.status(), 200, "event accepted");
-        self.settle().await;
-    }
-
-    /// Clicks a button and runs what follows.
-    pub async fn press(&self, form: &str) {
-        let response = self
-            .post_signed(
-                "/slack/interactivity",
-                "application/x-www-form-urlencoded",
-                form.as_bytes(),
-            )
-            .await;
-        assert_eq!(response.status(), 200, "click accepted");
         self.settle().await;
     }
 }
