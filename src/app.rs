@@ -304,7 +304,7 @@ impl Core {
                 playbooks: playbooks.clone(),
                 forges: forges.clone(),
                 store: store.clone(),
-                authorizer,
+                dispatcher: dispatcher.clone(),
                 ops_channel: config.team.ops_channel.clone(),
                 default_forge: config.playbooks.forge.clone(),
                 clusters: config
@@ -316,9 +316,7 @@ impl Core {
             },
         ));
         handlers.push(Arc::new(crate::playbooks::triggers::Triggered::new(
-            playbooks.clone(),
-            config.team.ops_channel.clone(),
-            catalog.clone(),
+            dispatcher.clone(),
         )));
         handlers.push(Arc::new(crate::oncall::Ticks::new(
             dispatcher.clone(),
@@ -376,9 +374,7 @@ impl Core {
             metrics.clone(),
             config.workers.poll.as_std(),
         );
-        let mut defs = schedules(config);
-        defs.extend(crate::playbooks::triggers::schedules(&playbooks, config));
-        workers.prepare(&defs).await?;
+        workers.prepare(&schedules(config, &playbooks)).await?;
         let started = dispatcher.env();
         crate::oncall::ticks::replan_all(
             &store,
@@ -542,8 +538,10 @@ fn forges(
 }
 
 /// The recurring schedules the configuration declares.
-fn schedules(config: &Config) -> Vec<ScheduleDef> {
+/// Every recurring schedule the configuration and the playbooks declare.
+fn schedules(config: &Config, playbooks: &crate::playbooks::Playbooks) -> Vec<ScheduleDef> {
     let mut defs = crate::postmortem::schedules(config);
+    defs.extend(crate::playbooks::triggers::schedules(playbooks, config));
     match Recurrence::parse(&config.workers.housekeeping, config.team.timezone) {
         Ok(recurrence) => defs.push(ScheduleDef {
             name: "housekeeping".into(),
@@ -797,6 +795,11 @@ impl Server {
         };
         dispatcher.replace_env(env)?;
         current.playbooks.replace_files(playbooks);
+        let reloaded = dispatcher.env();
+        self.core
+            .workers
+            .sync_schedules(&schedules(&reloaded.config, &reloaded.playbooks))
+            .await?;
         current
             .catalog
             .replace_catalog(fresh.catalog, current.clock.now());

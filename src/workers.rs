@@ -72,6 +72,13 @@ impl Workers {
                 "took back work a previous run of this replica left unfinished"
             );
         }
+        self.sync_schedules(schedules).await
+    }
+
+    /// Stores the schedules the configuration now declares (at start and
+    /// after a reload): new ones start at their next occurrence, unchanged
+    /// ones keep theirs, removed ones stop.
+    pub async fn sync_schedules(&self, schedules: &[ScheduleDef]) -> Result<(), StoreError> {
         self.scheduler.sync_schedules(schedules).await
     }
 

@@ -134,3 +134,46 @@ async fn an_http_check_declared_after_a_reload_runs_without_a_restart() {
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedules_added_by_a_reload_fire_without_a_restart() {
+    let app = TestApp::spawn_virtual_with(Db::Sqlite, monday_morning(), "# reloadable", None)
+        .await
+        .unwrap();
+    let config = app.settings.config.clone().unwrap();
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "{text}\nannouncements:\n  - {{ name: standup, cron: \"30 10 * * *\", timezone: Europe/Berlin, channel: C0OPS, text: \"Stand-up in five minutes\" }}\n"
+        ),
+    )
+    .unwrap();
+    app.server.reload(&app.settings).await.unwrap();
+    // Monday 09:00 UTC is 10:00 in Berlin: the stand-up is due at 10:30.
+    app.advance(chrono::Duration::hours(1)).await;
+    let posted: Vec<_> = app
+        .slack
+        .messages_in("C0OPS")
+        .into_iter()
+        .filter(|m| m.text.contains("Stand-up in five minutes"))
+        .collect();
+    assert_eq!(
+        posted.len(),
+        1,
+        "the announcement added by the reload fired once"
+    );
+
+    // Removed again: it stops.
+    std::fs::write(&config, &text).unwrap();
+    app.server.reload(&app.settings).await.unwrap();
+    app.advance(chrono::Duration::days(1)).await;
+    let posted = app
+        .slack
+        .messages_in("C0OPS")
+        .into_iter()
+        .filter(|m| m.text.contains("Stand-up in five minutes"))
+        .count();
+    assert_eq!(posted, 1, "a schedule removed by a reload does not fire");
+    app.stop().await;
+}

@@ -165,12 +165,19 @@ pub fn check_manifest(manifest: &Manifest) -> Result<(), DispatchError> {
             return Err(DispatchError::NoHandler(spec.verb.clone()));
         }
     }
-    for template in crate::support::TEMPLATES {
-        if !manifest.templates().has(&format!("support.{template}")) {
-            return Err(DispatchError::MissingTemplate {
-                verb: "_support".into(),
-                template: (*template).to_string(),
-            });
+    // The jobs' own messages: `commands/_<job>.yaml`, templates `<job>.<name>`.
+    let jobs: [(&str, &[&str]); 2] = [
+        ("support", crate::support::TEMPLATES),
+        ("playbook", crate::playbooks::cards::TEMPLATES),
+    ];
+    for (job, templates) in jobs {
+        for template in templates {
+            if !manifest.templates().has(&format!("{job}.{template}")) {
+                return Err(DispatchError::MissingTemplate {
+                    verb: format!("_{job}"),
+                    template: (*template).to_string(),
+                });
+            }
         }
     }
     for verb in handlers {

@@ -15,9 +15,9 @@ use super::plan::{self, FileRead, Plan, Reads, Step};
 use super::runs::{self, EXPIRE, PLAN, STEP};
 use super::service::Playbooks;
 use super::{Playbook, cards, effects};
-use crate::auth::{Authorizer, Role};
+use crate::auth::Role;
 use crate::chat::Reply;
-use crate::chat::mrkdwn::escape;
+use crate::dispatch::Dispatcher;
 use crate::forge::{FileChange, Forge, NewPullRequest};
 use crate::ids::ChannelId;
 use crate::outbox::forge::ForgeEffect;
@@ -44,8 +44,9 @@ pub struct Shared {
     pub forges: HashMap<String, Arc<dyn Forge>>,
     /// Reads for `prepare`.
     pub store: Store,
-    /// Who approves (named users and user-group members get DMs).
-    pub authorizer: Authorizer,
+    /// The dispatcher, for what a reload changes: wording templates and who
+    /// approves (named users and user-group members get DMs).
+    pub dispatcher: Dispatcher,
     /// Where approval cards go.
     pub ops_channel: ChannelId,
     /// The forge of `gitops` actions that name none.
@@ -164,11 +165,18 @@ impl Prepare {
         run.expires_at = Some(now + expires);
         run.plan = Some(plan_json);
         runs::audit_system(work, run, "planned", Outcome::Ok, None).await?;
-        let dry_run = cards::dry_run(run, plan);
+        let env = shared.dispatcher.env();
+        let templates = env.manifest.templates();
+        let dry_run = cards::dry_run(templates, run, plan);
         runs::say(work, run, "dry-run", dry_run.clone()).await?;
         // The cards: the ops channel (with the dry run in its thread), each
         // named approver by DM, and the run's own thread when customers approve.
-        let card = cards::card(run, &[], &runs::approvers_text(playbook.as_deref()));
+        let card = cards::card(
+            templates,
+            run,
+            &[],
+            &runs::approvers_text(playbook.as_deref()),
+        );
         let mut posted = Vec::new();
         let ops_key = format!("playbook-run:{}:card:ops", run.id);
         work.effect(
@@ -202,7 +210,7 @@ impl Prepare {
         if let Some(playbook) = &playbook {
             // By DM too, to at most this many people (a big group hears in the ops channel).
             const DM_LIMIT: usize = 25;
-            let named = shared.authorizer.named_users(&playbook.approvers);
+            let named = env.authorizer.named_users(&playbook.approvers);
             for user in named
                 .into_iter()
                 .filter(|u| u.as_str() != run.requested_by)
@@ -303,17 +311,13 @@ impl TimerHandler for Prepare {
                 )
                 .await?
                 {
-                    runs::say(
-                        work,
-                        &run,
-                        "dry-run-failed",
-                        Reply::text(format!(
-                            ":x: {}: {}. Nothing was changed; fix the parameters or the playbook and request it again.",
-                            cards::label(id),
-                            escape(&outcome)
-                        )),
-                    )
-                    .await?;
+                    let env = self.0.dispatcher.env();
+                    let text = cards::words(
+                        env.manifest.templates(),
+                        "dry_run_failed",
+                        &json!({ "label": cards::label(id), "outcome": outcome }),
+                    );
+                    runs::say(work, &run, "dry-run-failed", Reply::text(text)).await?;
                 }
                 return Ok(());
             }
@@ -344,18 +348,18 @@ impl TimerHandler for Expire {
                 return Ok(());
             };
             let playbook = self.0.playbooks.get(&run.playbook);
+            let env = self.0.dispatcher.env();
             runs::conclude(
                 work,
+                env.manifest.templates(),
                 &mut run,
                 &[RunStatus::AwaitingApproval],
                 RunStatus::Expired,
                 "nobody approved it in time",
                 playbook.as_deref(),
                 "expired",
-                format!(
-                    ":alarm_clock: {} expired: it did not get its approvals in time, so it will not run. Request it again if it is still needed.",
-                    cards::label(id)
-                ),
+                "expired",
+                json!({}),
             )
             .await?;
             Ok(())
@@ -388,20 +392,18 @@ impl Execute {
                 .unwrap_or("action");
             let outcome = format!("step {} ({kind}) failed: {error}", step + 1);
             let playbook = self.0.playbooks.get(&run.playbook);
-            let text = format!(
-                ":x: {} failed at {}; nothing after it ran.",
-                cards::label(run.id),
-                escape(&outcome)
-            );
+            let env = self.0.dispatcher.env();
             runs::conclude(
                 work,
+                env.manifest.templates(),
                 run,
                 &[RunStatus::Running],
                 RunStatus::Failed,
                 &outcome,
                 playbook.as_deref(),
                 "failed",
-                text,
+                "step_failed",
+                json!({ "outcome": outcome }),
             )
             .await?;
             return Ok(false);
@@ -413,27 +415,26 @@ impl Execute {
             let tx = work.tx().await?;
             playbook_runs::set_pr(tx.conn(), run.id, url, now).await?;
             run.pr_url = Some(url.to_string());
-            let notes: Vec<String> = result["notes"]
+            let notes: Vec<&str> = result["notes"]
                 .as_array()
                 .into_iter()
                 .flatten()
-                .filter_map(|n| n.as_str().map(|n| format!("\n:warning: {}", escape(n))))
+                .filter_map(Value::as_str)
                 .collect();
-            runs::say(
-                work,
-                run,
-                &format!("step:{step}:pr"),
-                Reply::text(format!(
-                    ":twisted_rightwards_arrows: Pull request for {}: <{}|{} #{}> — *{}*{}",
-                    cards::label(run.id),
-                    escape(url),
-                    escape(&g.repo),
-                    result["number"].as_i64().unwrap_or_default(),
-                    escape(&g.title),
-                    notes.concat()
-                )),
-            )
-            .await?;
+            let env = self.0.dispatcher.env();
+            let text = cards::words(
+                env.manifest.templates(),
+                "pull_request",
+                &json!({
+                    "label": cards::label(run.id),
+                    "url": url,
+                    "repo": g.repo,
+                    "number": result["number"].as_i64().unwrap_or_default(),
+                    "title": g.title,
+                    "notes": notes,
+                }),
+            );
+            runs::say(work, run, &format!("step:{step}:pr"), Reply::text(text)).await?;
             self.record_change(work, run, url, &g.title).await?;
         }
         runs::advance(work, run, step).await
@@ -723,21 +724,19 @@ impl TimerHandler for Execute {
                         i + 1,
                         changed.join(", ")
                     );
-                    let text = format!(
-                        ":x: {} stopped before its pull request: {} changed in the repository since the dry run, so the approved diff no longer applies. Request the run again to see and approve the new diff.",
-                        cards::label(id),
-                        escape(&changed.join(", "))
-                    );
                     let playbook = self.0.playbooks.get(&run.playbook);
+                    let env = self.0.dispatcher.env();
                     runs::conclude(
                         work,
+                        env.manifest.templates(),
                         &mut run,
                         &[RunStatus::Running],
                         RunStatus::Failed,
                         &outcome,
                         playbook.as_deref(),
                         "drift",
-                        text,
+                        "drift",
+                        json!({ "files": changed.join(", ") }),
                     )
                     .await?;
                     return Ok(());
@@ -751,23 +750,19 @@ impl TimerHandler for Execute {
                 None => "done".to_string(),
             };
             let playbook = self.0.playbooks.get(&run.playbook);
-            let text = format!(
-                ":white_check_mark: {} succeeded{}.",
-                cards::label(id),
-                run.pr_url
-                    .as_deref()
-                    .map(|u| format!(": <{}|pull request>", escape(u)))
-                    .unwrap_or_default()
-            );
+            let env = self.0.dispatcher.env();
+            let url = run.pr_url.clone().unwrap_or_default();
             runs::conclude(
                 work,
+                env.manifest.templates(),
                 &mut run,
                 &[RunStatus::Running],
                 RunStatus::Succeeded,
                 &summary,
                 playbook.as_deref(),
                 "succeeded",
-                text,
+                "succeeded",
+                json!({ "url": url }),
             )
             .await?;
             Ok(())

@@ -160,26 +160,21 @@ async fn decide(
         } else {
             (format!("rejected by {me}"), "playbook.rejected")
         };
-        let text = format!(
-            ":no_entry: {} {}: <@{}>{}.",
-            cards::label(id),
-            if own { "was withdrawn" } else { "was rejected" },
-            crate::chat::mrkdwn::escape(me),
-            if own {
-                " withdrew it"
-            } else {
-                " rejected it; it will not run"
-            }
-        );
         if runs::conclude(
             work,
+            templates,
             &mut run,
             &[RunStatus::AwaitingApproval],
             RunStatus::Rejected,
             &outcome,
             playbook.as_deref(),
             "rejected",
-            text,
+            if own {
+                "decided_withdrawn"
+            } else {
+                "decided_rejected"
+            },
+            json!({ "by": format!("<@{}>", crate::chat::mrkdwn::escape(me)) }),
         )
         .await
         .map_err(internal)?
@@ -230,20 +225,16 @@ async fn decide(
             .filter(|d| d.decision == "approve")
             .map(|d| format!("<@{}>", crate::chat::mrkdwn::escape(&d.approver)))
             .collect();
-        runs::say(
-            work,
-            &run,
-            "approved",
-            Reply::text(format!(
-                ":white_check_mark: {} approved by {}; running it now.",
-                cards::label(id),
-                approvers.join(", ")
-            )),
-        )
-        .await
-        .map_err(internal)?;
+        let text = cards::words(
+            templates,
+            "decided_approved",
+            &json!({ "label": cards::label(id), "approvers": approvers.join(", ") }),
+        );
+        runs::say(work, &run, "approved", Reply::text(text))
+            .await
+            .map_err(internal)?;
     }
-    runs::update_cards(work, &run, playbook.as_deref())
+    runs::update_cards(work, templates, &run, playbook.as_deref())
         .await
         .map_err(internal)?;
     let text = templates

@@ -8,7 +8,7 @@ use super::Playbook;
 use super::cards;
 use super::params::Params;
 use crate::chat::Reply;
-use crate::chat::mrkdwn::escape;
+use crate::dispatch::templates::Templates;
 use crate::ids::{ChannelId, MessageTs, TenantId};
 use crate::outbox::{MessageRef, SlackEffect, Target};
 use crate::store::StoreError;
@@ -133,7 +133,11 @@ pub async fn load(work: &mut Work, id: i64) -> Result<Option<Run>, StoreError> {
 
 /// Records a request: the run, its audit entry, its first message and the
 /// timer that prepares its dry run. Returns the run.
-pub async fn request(work: &mut Work, request: Request) -> Result<Run, StoreError> {
+pub async fn request(
+    work: &mut Work,
+    templates: &Templates,
+    request: Request,
+) -> Result<Run, StoreError> {
     let now = work.now();
     let params: serde_json::Map<String, serde_json::Value> = request
         .params
@@ -167,18 +171,17 @@ pub async fn request(work: &mut Work, request: Request) -> Result<Run, StoreErro
         Some(format!("{} with {}", request.trigger, run.params)),
     )
     .await?;
-    let text = format!(
-        ":clipboard: *Playbook {}* — {}: requested by {} with {}. The dry run follows in this thread; it runs only after {} approval(s){}.",
-        cards::label(id),
-        escape(&run.title),
-        cards::requester(&run),
-        cards::params_line(&run),
-        run.approvals_needed,
-        if run.trigger == "person" {
-            ", never the requester's own"
-        } else {
-            ""
-        }
+    let text = cards::words(
+        templates,
+        "requested",
+        &json!({
+            "label": cards::label(id),
+            "title": run.title,
+            "requester": cards::requester(&run),
+            "params": cards::params_line(&run),
+            "needed": run.approvals_needed,
+            "by_person": run.trigger == "person",
+        }),
     );
     let target = match &run.thread_ts {
         Some(_) => thread(&run),
@@ -227,6 +230,7 @@ pub fn approvers_text(playbook: Option<&Playbook>) -> String {
 /// Updates every approval card of `run` in place, as it now stands.
 pub async fn update_cards(
     work: &mut Work,
+    templates: &Templates,
     run: &Run,
     playbook: Option<&Playbook>,
 ) -> Result<(), StoreError> {
@@ -234,7 +238,7 @@ pub async fn update_cards(
         let tx = work.tx().await?;
         playbook_runs::decisions(tx.conn(), run.id).await?
     };
-    let reply = cards::card(run, &decisions, &approvers_text(playbook));
+    let reply = cards::card(templates, run, &decisions, &approvers_text(playbook));
     for card in &run.cards {
         work.effect(
             &format!(
@@ -283,23 +287,28 @@ pub async fn transition(
 
 /// Ends `run` (from one of `from`, into the final state `to`) with its
 /// outcome: the transition and its audit entry, the cards updated in place,
-/// and `text` in the thread under `what`. False when someone else moved the
-/// run first (nothing is recorded then).
+/// and the template `template` (rendered with `data` and the run's `label`)
+/// in the thread under `what`. False when someone else moved the run first (nothing is
+/// recorded then).
 #[allow(clippy::too_many_arguments)]
 pub async fn conclude(
     work: &mut Work,
+    templates: &Templates,
     run: &mut Run,
     from: &[RunStatus],
     to: RunStatus,
     outcome: &str,
     playbook: Option<&Playbook>,
     what: &str,
-    text: String,
+    template: &str,
+    mut data: serde_json::Value,
 ) -> Result<bool, StoreError> {
     if !transition(work, run, from, to, Some(outcome)).await? {
         return Ok(false);
     }
-    update_cards(work, run, playbook).await?;
+    update_cards(work, templates, run, playbook).await?;
+    data["label"] = json!(cards::label(run.id));
+    let text = cards::words(templates, template, &data);
     say(work, run, what, Reply::text(text)).await?;
     Ok(true)
 }

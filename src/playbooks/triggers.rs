@@ -8,13 +8,14 @@
 //! retries and several replicas request one run.
 
 use super::Playbook;
+use super::cards;
 use super::load;
 use super::runs::{self, Request, SYSTEM};
 use super::service::Playbooks;
 use crate::catalog::alertmanager::Delivery;
 use crate::chat::Reply;
-use crate::chat::mrkdwn::escape;
 use crate::config::Config;
+use crate::dispatch::{Dispatcher, Env};
 use crate::ids::ChannelId;
 use crate::outbox::{SlackEffect, Target};
 use crate::scheduler::{HandlerError, Recurrence, ScheduleDef, TimerHandler};
@@ -24,7 +25,6 @@ use crate::work::Work;
 use futures::future::BoxFuture;
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 /// The timer kind of a triggered request.
 pub const TRIGGERED: &str = "playbook.triggered";
@@ -121,23 +121,15 @@ pub async fn on_alerts(
 
 /// Requests a run for a schedule's occurrence or an alert.
 pub struct Triggered {
-    playbooks: Playbooks,
-    ops_channel: ChannelId,
-    catalog: Arc<crate::catalog::CatalogService>,
+    dispatcher: Dispatcher,
 }
 
 impl Triggered {
-    /// The handler, posting where triggers name no channel.
-    pub fn new(
-        playbooks: Playbooks,
-        ops_channel: ChannelId,
-        catalog: Arc<crate::catalog::CatalogService>,
-    ) -> Self {
-        Self {
-            playbooks,
-            ops_channel,
-            catalog,
-        }
+    /// The handler; playbooks, catalog, wording and the ops channel (where
+    /// triggers that name no channel post) come from the dispatcher's
+    /// current configuration, so a reload applies to the next trigger.
+    pub fn new(dispatcher: Dispatcher) -> Self {
+        Self { dispatcher }
     }
 
     async fn refuse(
@@ -162,12 +154,12 @@ impl Triggered {
     }
 
     fn check(
-        &self,
+        env: &Env,
         playbook: &Playbook,
         given: &BTreeMap<String, String>,
     ) -> Result<super::params::Params, String> {
         let component = |id: &str| {
-            self.catalog
+            env.catalog
                 .view(|book, _| load::component_ref(book.catalog(), id))
         };
         super::params::parse_all(&playbook.params, given, &component).map_err(|p| {
@@ -189,14 +181,15 @@ impl TimerHandler for Triggered {
         work: &'a mut Work,
     ) -> BoxFuture<'a, Result<(), HandlerError>> {
         Box::pin(async move {
+            let env = self.dispatcher.env();
             let payload = &timer.payload;
             let name = payload["playbook"].as_str().unwrap_or_default();
             let trigger = payload["trigger"].as_str().unwrap_or("trigger").to_string();
             let channel = payload["channel"]
                 .as_str()
                 .map(ChannelId::from)
-                .unwrap_or_else(|| self.ops_channel.clone());
-            let Some(playbook) = self.playbooks.get(name) else {
+                .unwrap_or_else(|| env.config.team.ops_channel.clone());
+            let Some(playbook) = env.playbooks.get(name) else {
                 tracing::warn!(playbook = name, %trigger, "a trigger names a playbook that no longer exists");
                 return Ok(());
             };
@@ -204,16 +197,15 @@ impl TimerHandler for Triggered {
                 serde_json::from_value(payload["parameters"].clone()).unwrap_or_default();
             let checked = match payload["problem"].as_str() {
                 Some(problem) => Err(problem.to_string()),
-                None => self.check(&playbook, &given),
+                None => Self::check(&env, &playbook, &given),
             };
             let params = match checked {
                 Ok(params) => params,
                 Err(problem) => {
-                    let text = format!(
-                        ":warning: {} would request playbook *{}*, but its parameters do not fit: {}. Nothing was requested.",
-                        escape(&trigger),
-                        escape(name),
-                        escape(&problem)
+                    let text = cards::words(
+                        env.manifest.templates(),
+                        "trigger_refused",
+                        &json!({ "trigger": trigger, "playbook": name, "problem": problem }),
                     );
                     self.refuse(work, timer, &channel, text).await?;
                     return Ok(());
@@ -221,6 +213,7 @@ impl TimerHandler for Triggered {
             };
             runs::request(
                 work,
+                env.manifest.templates(),
                 Request {
                     playbook: playbook.clone(),
                     params,

@@ -184,6 +184,7 @@ pub async fn ask(
     let actor = &inbound.actor;
     let run = runs::request(
         work,
+        env.manifest.templates(),
         Request {
             playbook: Arc::clone(&playbook),
             params,
