@@ -320,7 +320,7 @@ impl Core {
         )));
         handlers.push(Arc::new(crate::oncall::Ticks::new(
             dispatcher.clone(),
-            handoff_sections(runtime, config, &catalog),
+            handoff_sections(runtime, &dispatcher, &catalog),
         )));
         handlers.extend(crate::support::handlers(dispatcher.clone()));
         let checks = crate::catalog::checks::HttpChecks::new(
@@ -456,13 +456,14 @@ fn clusters_of(loaded: &Loaded) -> Vec<crate::catalog::kubernetes::config::Clust
 /// requests, incidents, approvals, changes), plus the runtime's extras.
 fn handoff_sections(
     runtime: &Runtime,
-    config: &Config,
+    dispatcher: &Dispatcher,
     catalog: &Arc<crate::catalog::CatalogService>,
 ) -> Vec<Arc<dyn HandoffSection>> {
     let mut sections: Vec<Arc<dyn HandoffSection>> = vec![
-        Arc::new(crate::support::handoff::OpenRequests::new(Arc::new(
-            config.clone(),
-        ))),
+        Arc::new(crate::support::handoff::OpenRequests::new({
+            let dispatcher = dispatcher.clone();
+            move || dispatcher.env().config.clone()
+        })),
         Arc::new(crate::support::handoff::ActiveIncidents),
         Arc::new(crate::catalog::handoff::CatalogHandoff::new(
             catalog.clone(),

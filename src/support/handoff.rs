@@ -12,13 +12,16 @@ use std::sync::Arc;
 
 /// Open requests, breaching first.
 pub struct OpenRequests {
-    config: Arc<Config>,
+    config: Box<dyn Fn() -> Arc<Config> + Send + Sync>,
 }
 
 impl OpenRequests {
-    /// The section, with the configuration for customer names and links.
-    pub fn new(config: Arc<Config>) -> Self {
-        Self { config }
+    /// The section; `config` gives the configuration in force (customer
+    /// names and links follow a reload).
+    pub fn new(config: impl Fn() -> Arc<Config> + Send + Sync + 'static) -> Self {
+        Self {
+            config: Box::new(config),
+        }
     }
 }
 
@@ -48,12 +51,12 @@ impl HandoffSection for OpenRequests {
                 return Ok(None);
             }
             let at = change.at;
+            let config = (self.config)();
             open.sort_by_key(|r| (!r.breaching(at), !r.urgent, r.opened_at, r.id));
             let items = open
                 .iter()
                 .map(|r| {
-                    let customer = self
-                        .config
+                    let customer = config
                         .customers
                         .get(&r.tenant)
                         .map(|c| c.name.clone())
@@ -80,7 +83,7 @@ impl HandoffSection for OpenRequests {
                             minutes(at - r.opened_at),
                             flags.join(", ")
                         ),
-                        link: Some(super::thread_link(&self.config, &r.channel, &r.thread_ts)),
+                        link: Some(super::thread_link(&config, &r.channel, &r.thread_ts)),
                         attention: r.breaching(at) || r.urgent,
                     }
                 })
@@ -199,7 +202,7 @@ mod tests {
             incoming: vec!["U0BEN".into()],
         };
         let mut work = Work::new(store.clone(), change.at);
-        let requests = OpenRequests::new(config)
+        let requests = OpenRequests::new(move || config.clone())
             .collect(&mut work, &change)
             .await
             .unwrap()
@@ -248,7 +251,7 @@ mod tests {
         };
         let mut work = Work::new(store.clone(), now);
         assert!(
-            OpenRequests::new(config)
+            OpenRequests::new(move || config.clone())
                 .collect(&mut work, &change)
                 .await
                 .unwrap()
