@@ -27,7 +27,8 @@ pub fn date_token(at: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 /// Renders mrkdwn as readable plain text: `<@U1>` → `@U1`, `<#C1|name>` → `#name`,
-/// `<url|label>` → `label (url)`, `<!date^…|fallback>` → `fallback`, entities decoded.
+/// `<!subteam^S1>` → `@S1`, `<url|label>` → `label (url)`, `<!date^…|fallback>`
+/// → `fallback`, entities decoded.
 pub fn to_plain(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -49,9 +50,11 @@ pub fn to_plain(text: &str) -> String {
         } else if let Some(channel) = target.strip_prefix('#') {
             format!("#{}", label.unwrap_or(channel))
         } else if let Some(special) = target.strip_prefix('!') {
-            match label {
-                Some(l) => l.to_string(),
-                None => format!("@{}", special.split('^').next().unwrap_or(special)),
+            match (label, special.split_once('^')) {
+                (Some(l), _) => l.to_string(),
+                // A user group: `<!subteam^S0SUPPORT>` reads `@S0SUPPORT`.
+                (None, Some(("subteam", group))) => format!("@{group}"),
+                (None, _) => format!("@{}", special.split('^').next().unwrap_or(special)),
             }
         } else {
             match label {
@@ -89,5 +92,9 @@ mod tests {
             "hi @U0ANNA, see the runbook (https://x.io) by 10:00 <ok>"
         );
         assert_eq!(to_plain(&escape("a <b> & c")), "a <b> & c");
+        assert_eq!(
+            to_plain("<!subteam^S0SUPPORT> and <!here>"),
+            "@S0SUPPORT and @here"
+        );
     }
 }
