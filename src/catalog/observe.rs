@@ -16,6 +16,8 @@ use chrono::{DateTime, Utc};
 
 /// Prefix of the sources whose events are changes, not health.
 pub const CHANGE_PREFIX: &str = "change:";
+/// The cause (after [`CHANGE_PREFIX`]) of the changes playbook runs make.
+pub const PLAYBOOK_CAUSE: &str = "playbook:";
 
 /// What a watcher saw about one object of a component.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -144,12 +144,17 @@ fn apply(inner: &mut Inner, event: &HealthEvent) -> Vec<Transition> {
     let Ok(id) = ComponentId::parse(&event.component) else {
         return Vec::new();
     };
-    if event.source.starts_with(super::observe::CHANGE_PREFIX) {
+    if let Some(cause) = event.source.strip_prefix(super::observe::CHANGE_PREFIX) {
+        let kind = if cause.starts_with(super::observe::PLAYBOOK_CAUSE) {
+            ChangeKind::Playbook
+        } else {
+            ChangeKind::Rollout
+        };
         inner.changes.record(
             &id,
             Change {
                 at: event.since,
-                kind: ChangeKind::Rollout,
+                kind,
                 text: event.reason.clone(),
             },
         );

@@ -468,8 +468,9 @@ impl Execute {
                 id: 0,
                 component,
                 source: format!(
-                    "{}playbook:{}:run:{}",
+                    "{}{}{}:run:{}",
                     crate::catalog::observe::CHANGE_PREFIX,
+                    crate::catalog::observe::PLAYBOOK_CAUSE,
                     run.playbook,
                     run.id
                 ),
