@@ -983,10 +983,18 @@ pub fn check(settings: &Settings) -> Result<String, AppError> {
     let (loaded, manifest) = load(settings)?;
     for (index, cluster) in clusters_of(&loaded).iter().enumerate() {
         crate::catalog::kubernetes::config::check_connection(index, cluster).map_err(
-            |problem| ConfigError::Invalid {
-                file: loaded.source_name(),
-                field: problem.field,
-                message: problem.message,
+            |problem| {
+                let err = ConfigError::Invalid {
+                    file: loaded.source_name(),
+                    line: None,
+                    field: problem.field,
+                    message: problem.message,
+                };
+                // The line, when the configuration is a file we can read again.
+                match loaded.file.as_deref().map(std::fs::read_to_string) {
+                    Some(Ok(text)) => err.with_line_from(&text),
+                    _ => err,
+                }
             },
         )?;
     }

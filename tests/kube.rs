@@ -887,9 +887,9 @@ fn check_names_a_missing_kubeconfig_and_an_unknown_context() {
     let (ok, _, stderr) = run("    - { name: acme-prod, kubeconfig: nope.yaml, tenant: acme }\n");
     assert!(!ok);
     assert!(
-        stderr.contains(
-            "watchkeeper.yaml: catalog.clusters[0].kubeconfig: cannot read the kubeconfig"
-        ) && stderr.contains("nope.yaml"),
+        stderr.contains("watchkeeper.yaml:")
+            && stderr.contains(": catalog.clusters[0].kubeconfig: cannot read the kubeconfig")
+            && stderr.contains("nope.yaml"),
         "{stderr}"
     );
 

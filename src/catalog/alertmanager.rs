@@ -21,8 +21,21 @@ pub enum AlertmanagerError {
     #[error("not an Alertmanager webhook payload: {0}")]
     Payload(String),
     /// A version this build does not read.
-    #[error("Alertmanager webhook version {0} is not supported; version 4 is")]
+    #[error(
+        "Alertmanager webhook version `{}` is not supported; version 4 is",
+        shown(.0)
+    )]
     Version(String),
+}
+
+/// A value from the payload as it may be shown: control characters escaped,
+/// at most 40 characters.
+fn shown(value: &str) -> String {
+    value
+        .chars()
+        .take(40)
+        .flat_map(char::escape_debug)
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -121,8 +134,10 @@ fn fingerprint_of(labels: &BTreeMap<String, String>) -> String {
 
 /// Reads one webhook body.
 pub fn parse(body: &[u8], config: &AlertmanagerConfig) -> Result<Delivery, AlertmanagerError> {
-    let payload: Payload =
-        serde_json::from_slice(body).map_err(|e| AlertmanagerError::Payload(e.to_string()))?;
+    let payload: Payload = serde_json::from_slice(body).map_err(|e| {
+        // serde quotes the offending value as sent: keep the message on one line.
+        AlertmanagerError::Payload(e.to_string().replace(char::is_control, " "))
+    })?;
     if payload.version != "4" {
         return Err(AlertmanagerError::Version(payload.version));
     }

@@ -8,10 +8,22 @@ use std::str::FromStr;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct HumanDuration(chrono::Duration);
 
+/// The longest duration accepted: 5200 weeks (just under 100 years). Anything
+/// longer is a typo, and would carry instants past what dates can hold.
+pub const MAX_SECS: i64 = 5200 * 604_800;
+
 /// Why a duration could not be read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("`{0}` is not a duration: write a number followed by s, m, h, d or w, e.g. 30m or 1h30m")]
-pub struct DurationError(String);
+pub enum DurationError {
+    /// Not of the form `1h30m`.
+    #[error(
+        "`{0}` is not a duration: write a number followed by s, m, h, d or w, e.g. 30m or 1h30m"
+    )]
+    Form(String),
+    /// Longer than [`MAX_SECS`].
+    #[error("`{0}` is longer than 100 years: write at most 5200w")]
+    TooLong(String),
+}
 
 impl HumanDuration {
     /// The duration as chrono's type.
@@ -24,9 +36,9 @@ impl HumanDuration {
         self.0.to_std().unwrap_or_default()
     }
 
-    /// From whole seconds.
+    /// From whole seconds (at most [`MAX_SECS`]).
     pub fn from_secs(secs: i64) -> Self {
-        Self(chrono::Duration::seconds(secs.max(0)))
+        Self(chrono::Duration::seconds(secs.clamp(0, MAX_SECS)))
     }
 }
 
@@ -35,7 +47,8 @@ impl FromStr for HumanDuration {
 
     fn from_str(input: &str) -> Result<Self, Self::Err> {
         let text = input.trim();
-        let err = || DurationError(input.to_string());
+        let err = || DurationError::Form(input.to_string());
+        let too_long = || DurationError::TooLong(input.to_string());
         if text.is_empty() {
             return Err(err());
         }
@@ -59,7 +72,8 @@ impl FromStr for HumanDuration {
             total = value
                 .checked_mul(unit)
                 .and_then(|v| total.checked_add(v))
-                .ok_or_else(err)?;
+                .filter(|&v| v <= MAX_SECS)
+                .ok_or_else(too_long)?;
         }
         if !number.is_empty() {
             return Err(err());
@@ -114,5 +128,10 @@ mod tests {
         for bad in ["", "10", "m", "5x", "-5m", "99999999999999999999w"] {
             assert!(bad.parse::<HumanDuration>().is_err(), "{bad}");
         }
+        assert_eq!(
+            "5201w".parse::<HumanDuration>().unwrap_err().to_string(),
+            "`5201w` is longer than 100 years: write at most 5200w"
+        );
+        assert!("5200w".parse::<HumanDuration>().is_ok());
     }
 }

@@ -231,6 +231,9 @@ pub(crate) fn deserialize_optional_tz<'de, D: serde::Deserializer<'de>>(
 }
 
 /// Why the configuration could not be used.
+///
+/// `Display` prints one sentence, `file:line: …` whenever the YAML gives a
+/// line, the way `watchkeeper check` reports it.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
@@ -242,23 +245,78 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// The YAML did not match the expected shape.
-    #[error("{file}: {message}")]
+    #[error("{file}:{line}: {message}")]
     Parse {
         /// The file.
         file: String,
-        /// serde's message, naming the field, what is expected and the line.
+        /// The 1-based line serde points at (1 when it names none).
+        line: usize,
+        /// serde's message, naming the field and what is expected.
         message: String,
     },
     /// The YAML was well formed but a value is not acceptable.
-    #[error("{file}: {field}: {message}")]
+    #[error("{}: {field}: {message}", at(file, *line))]
     Invalid {
         /// The file.
         file: String,
+        /// The 1-based line of the field, when the text is known.
+        line: Option<usize>,
         /// The field's path, e.g. `customers.acme.channels`.
         field: String,
         /// What is wrong and what to write instead.
         message: String,
     },
+}
+
+fn at(file: &str, line: Option<usize>) -> String {
+    match line {
+        Some(line) => format!("{file}:{line}"),
+        None => file.to_string(),
+    }
+}
+
+/// The 1-based line of a field path as errors name it (`customers.acme.channels`,
+/// `announcements[0].cron`) in block YAML `text`: the deepest part found.
+pub fn line_of(text: &str, field: &str) -> usize {
+    let parts: Vec<String> = field
+        .split('.')
+        .flat_map(|part| {
+            let mut pieces = part.split('[');
+            let key = pieces.next().unwrap_or_default().to_string();
+            std::iter::once(key)
+                .chain(pieces.map(|p| p.trim_end_matches(']').to_string()))
+                .filter(|p| !p.is_empty())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+    crate::playbooks::load::locate(text, &parts)
+}
+
+impl ConfigError {
+    /// Names the line of an [`ConfigError::Invalid`] field in `text`, the YAML
+    /// it came from, and keeps the message on one line (a value quoted in it
+    /// may span several).
+    pub fn with_line_from(self, text: &str) -> Self {
+        match self {
+            Self::Invalid {
+                file,
+                line,
+                field,
+                message,
+            } => Self::Invalid {
+                line: line.or_else(|| Some(line_of(text, &field))),
+                file,
+                message: one_line(&message),
+                field,
+            },
+            other => other,
+        }
+    }
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// A loaded configuration with where it came from.
@@ -314,7 +372,8 @@ pub fn load(explicit: Option<&Path>) -> Result<Loaded, ConfigError> {
                 .map(Path::to_path_buf)
                 .filter(|p| !p.as_os_str().is_empty())
                 .unwrap_or_else(|| PathBuf::from("."));
-            load_postmortem_template(&name, &base_dir, &mut config)?;
+            load_postmortem_template(&name, &base_dir, &mut config)
+                .map_err(|err| err.with_line_from(&text))?;
             Ok(Loaded {
                 config,
                 file: Some(path),
@@ -345,6 +404,7 @@ fn load_postmortem_template(
     };
     let invalid = |message: String| ConfigError::Invalid {
         file: file.to_string(),
+        line: None,
         field: "postmortems.template".into(),
         message,
     };
@@ -358,17 +418,26 @@ fn load_postmortem_template(
 
 /// Parses and checks configuration text; `file` names it in errors.
 pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
-    let config: Config = serde_yaml::from_str(text).map_err(|err| ConfigError::Parse {
-        file: file.to_string(),
-        message: err.to_string(),
+    let config: Config = serde_yaml::from_str(text).map_err(|err| {
+        let line = err.location().map_or(1, |l| l.line());
+        let mut message = err.to_string();
+        if let Some(cut) = message.rfind(" at line ") {
+            message.truncate(cut);
+        }
+        ConfigError::Parse {
+            file: file.to_string(),
+            line,
+            message: one_line(&message),
+        }
     })?;
-    check(file, &config)?;
+    check(file, &config).map_err(|err| err.with_line_from(text))?;
     Ok(config)
 }
 
 fn check(file: &str, config: &Config) -> Result<(), ConfigError> {
     let invalid = |field: String, message: String| ConfigError::Invalid {
         file: file.to_string(),
+        line: None,
         field,
         message,
     };
@@ -519,9 +588,9 @@ mod tests {
     fn a_typo_names_the_field_and_the_line() {
         let text = BUNDLED_EXAMPLE.replacen("channels:", "chanels:", 1);
         let err = parse("cfg.yaml", &text).unwrap_err().to_string();
-        assert!(err.starts_with("cfg.yaml: "), "{err}");
+        let line = text.lines().position(|l| l.contains("chanels:")).unwrap() + 1;
+        assert!(err.starts_with(&format!("cfg.yaml:{line}: ")), "{err}");
         assert!(err.contains("chanels"), "{err}");
-        assert!(err.contains("line"), "{err}");
     }
 
     #[test]

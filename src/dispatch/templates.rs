@@ -35,6 +35,28 @@ pub enum TemplateError {
     },
 }
 
+/// A Handlebars syntax error in one sentence: the reason and where (its
+/// `Display` draws the template over several lines).
+pub fn syntax_error(e: &handlebars::TemplateError) -> String {
+    let reason = one_line(&e.reason().to_string());
+    match e.pos() {
+        Some((line, column)) => format!("{reason} (template line {line}, column {column})"),
+        None => reason,
+    }
+}
+
+/// A rendering error in one sentence (a syntax error inside it as [`syntax_error`]).
+pub fn render_error(e: &handlebars::RenderError) -> String {
+    match e.reason() {
+        handlebars::RenderErrorReason::TemplateError(inner) => syntax_error(inner),
+        _ => one_line(&e.to_string()),
+    }
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 impl Default for Templates {
     fn default() -> Self {
         let mut registry = Handlebars::new();
@@ -51,7 +73,7 @@ impl Templates {
             .register_template_string(name, text)
             .map_err(|e| TemplateError::Compile {
                 name: name.to_string(),
-                message: e.to_string(),
+                message: syntax_error(&e),
             })
     }
 
@@ -67,7 +89,7 @@ impl Templates {
             .map(|text| text.trim_end().to_string())
             .map_err(|e| TemplateError::Render {
                 name: name.to_string(),
-                message: e.to_string(),
+                message: render_error(&e),
             })
     }
 }

@@ -129,7 +129,10 @@ struct PullPayload {
 }
 
 fn read<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, WebhookError> {
-    serde_json::from_slice(body).map_err(|e| WebhookError::Payload(e.to_string()))
+    // serde quotes the offending value as sent: control characters would
+    // break the one-line message (and the log line).
+    serde_json::from_slice(body)
+        .map_err(|e| WebhookError::Payload(e.to_string().replace(char::is_control, " ")))
 }
 
 /// Reads a verified delivery of event `event` (the `X-GitHub-Event` header).

@@ -511,11 +511,11 @@ mod tests {
             ),
             (
                 "  ops: { handoff: \"09:00\", shift: 1d, members: [] }\n",
-                "cfg.yaml: rotations.ops.members: expected at least one",
+                "cfg.yaml:3: rotations.ops.members: expected at least one",
             ),
             (
                 "  ops: { handoff: \"09:00\", shift: 1d, members: [anna] }\n",
-                "cfg.yaml: rotations.ops.members: `anna` is not a Slack user id",
+                "cfg.yaml:3: rotations.ops.members: `anna` is not a Slack user id",
             ),
             (
                 "  ops: { handoff: \"Mon 09:00\", shift: 1d, members: [U0ANNA] }\n",
@@ -545,7 +545,14 @@ mod tests {
         for (yaml, expected) in cases {
             let err = problem(yaml);
             assert!(err.contains(expected), "{yaml}\n→ {err}");
-            assert!(err.starts_with("cfg.yaml: "), "{err}");
+            // `file:line: field: problem`, the line of the rotation (or deeper).
+            let line = err
+                .strip_prefix("cfg.yaml:")
+                .and_then(|r| r.split(':').next());
+            assert!(
+                line.is_some_and(|l| l.parse::<usize>().is_ok_and(|l| l >= 3)),
+                "{err}"
+            );
         }
         assert_eq!(
             problem("  ops: { handoff: \"Mon 09:00\", shift: 2w, members: [U0ANNA, W0BEN] }\n"),

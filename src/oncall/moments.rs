@@ -12,6 +12,14 @@ use chrono_tz::Tz;
 /// What to write, for error messages.
 pub const FORMS: &str = "2026-03-07 09:00, tomorrow 18:00, Fri 18:00, 18:00 or now (an end may also be a length such as 8h)";
 
+/// The years a moment may fall in: anything else is a typo, and years near
+/// the ends of what dates can hold would overflow the arithmetic on them.
+const YEARS: std::ops::RangeInclusive<i32> = 1970..=9999;
+
+fn in_range(date: NaiveDate) -> Option<NaiveDate> {
+    YEARS.contains(&date.year()).then_some(date)
+}
+
 fn time_of(word: &str) -> Option<NaiveTime> {
     let (h, m) = word.split_once(':')?;
     NaiveTime::from_hms_opt(h.parse().ok()?, m.parse().ok()?, 0)
@@ -23,7 +31,7 @@ fn day_of(word: &str, today: NaiveDate) -> Option<NaiveDate> {
         "tomorrow" => today.succ_opt(),
         other => {
             if let Ok(date) = NaiveDate::parse_from_str(other, "%Y-%m-%d") {
-                return Some(date);
+                return in_range(date);
             }
             let day = super::config::weekday_of(other)?;
             let ahead =
@@ -49,9 +57,10 @@ pub fn read(
         return Some((after, 1));
     }
     if allow_length && let Ok(length) = first.trim_start_matches('+').parse::<HumanDuration>() {
-        return Some((after + length.as_chrono(), 1));
+        return Some((after.checked_add_signed(length.as_chrono())?, 1));
     }
     if let Ok(local) = NaiveDateTime::parse_from_str(first, "%Y-%m-%dT%H:%M") {
+        in_range(local.date())?;
         return Some((instant(local)?, 1));
     }
     if let Some(time) = time_of(first) {
@@ -61,7 +70,7 @@ pub fn read(
         return Some(if at > after {
             (at, 1)
         } else {
-            (instant(today + Duration::days(1))?, 1)
+            (instant(today.checked_add_signed(Duration::days(1))?)?, 1)
         });
     }
     let day = day_of(first, local_now.date())?;
@@ -124,7 +133,17 @@ mod tests {
             at("2026-03-30 09:00"),
             Some(("2026-03-30T07:00:00+00:00".into(), 2))
         );
-        for bad in ["soon", "2026-13-01", "25:00", ""] {
+        for bad in [
+            "soon",
+            "2026-13-01",
+            "25:00",
+            "",
+            "262142-01-01",
+            "+262142-01-01",
+            "262142-12-31T09:00",
+            "-262143-01-01",
+            "1969-12-31",
+        ] {
             assert_eq!(at(bad), None, "{bad}");
         }
         assert_eq!(

@@ -793,7 +793,8 @@ fn check_channel(channel: Option<&str>, at: &[&str], problems: &mut Problems) {
 /// An alert parameter's template: labels vary per alert, so only the syntax
 /// and that it reads `labels.` are checked.
 fn check_template_syntax(template: &str) -> Result<(), String> {
-    handlebars::Template::compile(template).map_err(|e| e.to_string())?;
+    handlebars::Template::compile(template)
+        .map_err(|e| crate::dispatch::templates::syntax_error(&e))?;
     if template.contains("{{") && !template.contains("labels.") {
         return Err(
             "alert parameters are templates over the alert's labels, e.g. {{labels.namespace}}"

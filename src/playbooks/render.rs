@@ -28,7 +28,7 @@ pub fn render(template: &str, data: &Value) -> Result<String, String> {
             handlebars::RenderErrorReason::MissingVariable(Some(name)) => {
                 format!("`{{{{{name}}}}}` is not something a playbook template can use (params, run, playbook)")
             }
-            other => other.to_string(),
+            _ => crate::dispatch::templates::render_error(&e),
         })
 }
 

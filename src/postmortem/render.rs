@@ -62,7 +62,7 @@ fn registry(template: &str) -> Result<Handlebars<'static>, RenderError> {
     registry.register_escape_fn(escape);
     registry
         .register_template_string("postmortem", template)
-        .map_err(|e| RenderError(e.to_string()))?;
+        .map_err(|e| RenderError(crate::dispatch::templates::syntax_error(&e)))?;
     Ok(registry)
 }
 
@@ -75,7 +75,7 @@ pub fn check_template(template: &str) -> Result<(), RenderError> {
 pub fn render<T: Serialize>(template: &str, data: &T) -> Result<String, RenderError> {
     registry(template)?
         .render("postmortem", data)
-        .map_err(|e| RenderError(e.to_string()))
+        .map_err(|e| RenderError(crate::dispatch::templates::render_error(&e)))
 }
 
 #[cfg(test)]

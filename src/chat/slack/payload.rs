@@ -20,7 +20,8 @@ pub enum PayloadError {
 }
 
 fn shape<E: std::fmt::Display>(err: E) -> PayloadError {
-    PayloadError::Shape(err.to_string())
+    // serde quotes the offending value as sent: keep the reason on one line.
+    PayloadError::Shape(err.to_string().replace(char::is_control, " "))
 }
 
 /// A body posted to `/slack/events` (or an `events_api` Socket Mode payload).
@@ -310,15 +311,15 @@ pub struct CommandPayload {
 
 /// Parses a slash-command form body (`application/x-www-form-urlencoded`).
 pub fn parse_command_form(body: &[u8]) -> Result<CommandPayload, PayloadError> {
-    let command: CommandPayload = serde_urlencoded::from_bytes(body)
-        .map_err(|e| PayloadError::Shape(format!("slash command: {e}")))?;
+    let command: CommandPayload =
+        serde_urlencoded::from_bytes(body).map_err(|e| shape(format!("slash command: {e}")))?;
     command.checked()
 }
 
 /// Parses a slash command from a Socket Mode payload.
 pub fn parse_command_value(value: Value) -> Result<CommandPayload, PayloadError> {
-    let command: CommandPayload = serde_json::from_value(value)
-        .map_err(|e| PayloadError::Shape(format!("slash command: {e}")))?;
+    let command: CommandPayload =
+        serde_json::from_value(value).map_err(|e| shape(format!("slash command: {e}")))?;
     command.checked()
 }
 

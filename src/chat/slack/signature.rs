@@ -53,7 +53,8 @@ impl SigningSecret {
             .trim()
             .parse()
             .map_err(|_| SignatureError::Malformed)?;
-        if (now - sent).abs() > MAX_SKEW_SECS {
+        // `abs_diff`: a timestamp near i64's ends must not overflow the check.
+        if now.abs_diff(sent) > MAX_SKEW_SECS.unsigned_abs() {
             return Err(SignatureError::Stale);
         }
         let hex_digest = signature
