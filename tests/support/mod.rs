@@ -9,6 +9,8 @@ pub mod fake_github;
 pub mod fake_kube;
 pub mod fake_slack;
 pub mod interactions;
+pub mod private_pg;
+pub mod process;
 pub mod slack_events;
 
 use fake_slack::FakeSlack;

@@ -61,7 +61,15 @@ impl PrivatePg {
         let init = as_postgres(
             &bin,
             "initdb",
-            &["-D", &data_arg, "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+            &[
+                "-D",
+                &data_arg,
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+            ],
         );
         assert!(
             init.status.success(),
@@ -97,7 +105,16 @@ impl PrivatePg {
         let out = as_postgres(
             &self.bin,
             "pg_ctl",
-            &["-D", &self.data(), "-o", &options, "-l", &log, "-w", "start"],
+            &[
+                "-D",
+                &self.data(),
+                "-o",
+                &options,
+                "-l",
+                &log,
+                "-w",
+                "start",
+            ],
         );
         assert!(
             out.status.success(),

@@ -106,6 +106,7 @@ impl WkProcess {
                 "RUST_LOG",
                 std::env::var("WK_DRILL_LOG").unwrap_or_else(|_| "info".into()),
             )
+            .current_dir(self.log.parent().unwrap_or(Path::new("/tmp")))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log));
