@@ -31,7 +31,9 @@ fn drill_config(dir: &std::path::Path, timeout: &str) -> PathBuf {
     let text = example_config()
         .replace("  timeout: 10s ", &format!("  timeout: {timeout} "))
         .replace("per_channel: 1/s", "per_channel: 20/s")
-        .replace("channel_burst: 3", "channel_burst: 20");
+        .replace("channel_burst: 3", "channel_burst: 20")
+        .replace("# post_message: 300/min", "post_message: 6000/min")
+        .replace("# tier3: 50/min", "tier3: 6000/min");
     assert!(text.contains(&format!("timeout: {timeout} ")));
     let path = dir.join("watchkeeper.yaml");
     std::fs::write(&path, text).unwrap();
@@ -53,6 +55,11 @@ fn spec(config: &std::path::Path, url: &str, slack: &FakeSlack) -> ProcessSpec {
 /// request at once), from the Slack Connect capture; one user per request so
 /// none joins another.
 fn customer_message(n: usize, run: u64) -> (String, Value) {
+    customer_says(n, run, "our ingress drops requests")
+}
+
+/// Like [`customer_message`], saying `text`.
+fn customer_says(n: usize, run: u64, text: &str) -> (String, Value) {
     let mut body: Value = serde_json::from_str(&fixture(
         "real/slack/events/message_thread_reply_user_team_source_team.json",
     ))
@@ -67,7 +74,7 @@ fn customer_message(n: usize, run: u64) -> (String, Value) {
     event["channel"] = json!("C0GLOBEX");
     event["ts"] = json!(ts);
     event["event_ts"] = json!(ts);
-    event["text"] = json!(format!("drill request {n}: our ingress drops requests"));
+    event["text"] = json!(format!("drill request {n}: {text}"));
     let map = event.as_object_mut().unwrap();
     map.remove("thread_ts");
     map.remove("parent_user_id");
@@ -116,8 +123,8 @@ async fn assert_exactly_once(url: &str, slack: &FakeSlack) -> usize {
         .unwrap();
     let mut by_marker: HashMap<String, usize> = HashMap::new();
     for message in slack.messages() {
-        if let Some(marker) = message.marker() {
-            *by_marker.entry(marker.to_string()).or_default() += 1;
+        if let Some(marker) = message.posted_marker {
+            *by_marker.entry(marker).or_default() += 1;
         }
     }
     let mut posts = 0;
@@ -150,6 +157,12 @@ async fn assert_exactly_once(url: &str, slack: &FakeSlack) -> usize {
 
 /// One request per event and one answer in its thread.
 async fn assert_one_request_each(url: &str, slack: &FakeSlack, roots: &[String]) {
+    assert_requests(url, slack, roots, 1).await;
+}
+
+/// One request per thread and `per_thread` answers in each (an urgent
+/// request also says it is paging).
+async fn assert_requests(url: &str, slack: &FakeSlack, roots: &[String], per_thread: usize) {
     let requests = count(url, "SELECT COUNT(*) FROM requests").await;
     assert_eq!(
         requests,
@@ -158,11 +171,16 @@ async fn assert_one_request_each(url: &str, slack: &FakeSlack, roots: &[String])
     );
     let messages = slack.messages_in("C0GLOBEX");
     for root in roots {
-        let answers = messages
+        let answers: Vec<&str> = messages
             .iter()
             .filter(|m| m.thread_ts.as_deref() == Some(root.as_str()))
-            .count();
-        assert_eq!(answers, 1, "one answer in thread {root}");
+            .map(|m| m.text.as_str())
+            .collect();
+        assert_eq!(
+            answers.len(),
+            per_thread,
+            "answers in thread {root}: {answers:?}"
+        );
     }
     let cards = slack
         .messages_in("C0OPS")
@@ -235,15 +253,16 @@ async fn redelivered_events_make_one_request_and_one_answer() {
 async fn slack_api_failures_and_timeouts_deliver_each_message_once() {
     let db = TestDb::create(Db::Sqlite).await.unwrap();
     let slack = FakeSlack::start(BOT_TOKEN).await;
-    let rounds = if full() { 10 } else { 2 };
-    let mut failures = Vec::new();
+    let rounds = if full() { 10 } else { 1 };
+    // The first post hangs for 30 s (the post went through); the client gives
+    // up after 1 s and finds it, long before Slack would have answered.
+    let mut failures = vec![Failure::Slow(Duration::from_secs(30))];
     for _ in 0..rounds {
         failures.extend([
             Failure::RateLimited(2),
             Failure::Status(500),
             Failure::Slow(Duration::from_millis(2500)),
             Failure::Status(503),
-            Failure::Slow(Duration::from_millis(2500)),
         ]);
     }
     slack.fail("chat.postMessage", failures.clone());
@@ -266,6 +285,31 @@ async fn slack_api_failures_and_timeouts_deliver_each_message_once() {
         assert_eq!(answer.status, 200, "{answer:?}");
     }
     assert!(
+        wait_until(Duration::from_secs(20), || async {
+            !slack.calls_to("chat.postMessage").is_empty()
+        })
+        .await
+    );
+    let hung = slack.calls_to("chat.postMessage")[0].clone();
+    let hung_marker = hung.marker().expect("a marked post");
+    let delivered = wait_until(Duration::from_secs(15), || async {
+        use sqlx::Row;
+        let mut conn = connect(&db.url).await;
+        let rows = sqlx::query("SELECT idem_key FROM outbox WHERE status = 'delivered'")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        rows.iter()
+            .any(|r| watchkeeper::chat::post_marker(&r.get::<String, _>(0)) == hung_marker)
+    })
+    .await;
+    assert!(
+        delivered,
+        "a post whose answer hangs is recorded within seconds, not when Slack answers:\n{}",
+        process.stderr_tail(40)
+    );
+    let hung_recorded = hung.at.elapsed();
+    assert!(
         wait_until(Duration::from_secs(120), || settled(&db.url)).await,
         "work left:\n{}",
         process.stderr_tail(40)
@@ -274,9 +318,9 @@ async fn slack_api_failures_and_timeouts_deliver_each_message_once() {
     let posts = assert_exactly_once(&db.url, &slack).await;
     // Retry-After: the post that was answered 429 came back no sooner.
     let calls = slack.calls_to("chat.postMessage");
-    let limited = &calls[0];
+    let limited = &calls[1];
     let marker = limited.marker().expect("a marked post");
-    let again = calls[1..]
+    let again = calls[2..]
         .iter()
         .find(|c| c.marker().as_deref() == Some(marker.as_str()))
         .expect("the rate-limited post was retried");
@@ -293,7 +337,7 @@ async fn slack_api_failures_and_timeouts_deliver_each_message_once() {
     );
     process.assert_no_panic();
     eprintln!(
-        "FIGURES slack-failures: {events} requests, {} injected failures, {} postMessage calls, {lookups} in-doubt look-ups, {posts} posts once each, {:.1} s",
+        "FIGURES slack-failures: {events} requests, {} injected failures, {} postMessage calls, {lookups} in-doubt look-ups, hung post recorded after {hung_recorded:?}, {posts} posts once each, {:.1} s",
         failures.len() + 2,
         calls.len(),
         started.elapsed().as_secs_f64()
@@ -457,6 +501,119 @@ async fn sigkill_during_intake_loses_and_doubles_nothing() {
         "FIGURES sigkill-intake: {events} requests, {killed} SIGKILLs, {} starts, {posts} posts once each, {:.1} s",
         process.starts,
         started.elapsed().as_secs_f64()
+    );
+}
+
+/// Drill 5 (escalations): customers report outages (urgent: the `drill`
+/// policy pages at once), and the process is SIGKILLed at seeded random
+/// moments — while the requests arrive and while the level timers (1 min, the
+/// shortest a policy allows) fire — and restarted each time. Every escalation
+/// pages each level exactly once and ends exhausted; nothing is doubled.
+/// CI: 100 escalations, one level; full: 1,000, two levels.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_escalations_pages_each_level_once() {
+    let db = TestDb::create(Db::Sqlite).await.unwrap();
+    let slack = FakeSlack::start(BOT_TOKEN).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (escalations, levels, kills) = if full() {
+        (1000, 2, 60)
+    } else {
+        (
+            std::env::var("WK_FAULTS_ESCALATIONS")
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(100),
+            1,
+            12,
+        )
+    };
+    let people = ["U0ANNA", "U0BEN"];
+    let mut policy = String::from("escalation_policies:\n  drill:\n    repeat: 0\n    levels:\n");
+    for person in &people[..levels] {
+        policy.push_str(&format!("      - {{ notify: [{person}], after: 1m }}\n"));
+    }
+    let config = drill_config(dir.path(), "10s");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("escalation_policies:\n", &policy)
+        .replace("urgent_escalation: standard", "urgent_escalation: drill");
+    std::fs::write(&config, text).unwrap();
+    let mut process = WkProcess::start(spec(&config, &db.url, &slack)).await;
+    let client = SlackClient::default();
+    let run = rand::random::<u32>() as u64;
+    let mut rng = SplitMix(0x5eed_e5ca);
+    let started = Instant::now();
+    let mut killed = 0;
+    // Kills while the outages are reported.
+    let arrival_kills = kills / 3;
+    let mut schedule: Vec<usize> = (0..arrival_kills)
+        .map(|_| 1 + rng.below(escalations - 1))
+        .collect();
+    schedule.sort_unstable();
+    let mut roots = Vec::new();
+    for n in 0..escalations {
+        let (root, body) = customer_says(n, run, "production outage, checkout is down");
+        roots.push(root);
+        loop {
+            let answer = client.event(&process.base, &body, None).await;
+            if answer.status == 200 {
+                break;
+            }
+            process.restart().await;
+        }
+        if schedule.contains(&n) {
+            tokio::time::sleep(Duration::from_millis(rng.below(40) as u64)).await;
+            killed += 1;
+            process.restart().await;
+        }
+    }
+    // Kills while the levels fire, until every escalation has ended.
+    let limit = Duration::from_secs(60 * (levels as u64) + 240);
+    let all_ended = format!("SELECT COUNT(*) FROM escalations WHERE status = 'exhausted'");
+    loop {
+        let ended =
+            settled(&db.url).await && count(&db.url, &all_ended).await == escalations as i64;
+        if ended {
+            break;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "escalations not finished after {limit:?}:\n{}",
+            process.stderr_tail(40)
+        );
+        if killed < kills {
+            tokio::time::sleep(Duration::from_millis(2000 + rng.below(6000) as u64)).await;
+            killed += 1;
+            process.restart().await;
+        } else {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    let wall = started.elapsed();
+    assert_eq!(
+        count(&db.url, "SELECT COUNT(*) FROM escalations").await,
+        escalations as i64,
+        "one escalation per urgent request"
+    );
+    for person in &people[..levels] {
+        let dm = format!("D{}", person.trim_start_matches('U'));
+        let pages = slack.messages_in(&dm).len();
+        assert_eq!(pages, escalations, "{person} paged once per escalation");
+    }
+    let exhausted_notices = count(
+        &db.url,
+        "SELECT COUNT(*) FROM outbox WHERE idem_key LIKE 'page:%:exhausted' AND status = 'delivered'",
+    )
+    .await;
+    assert_eq!(exhausted_notices, escalations as i64);
+    assert_requests(&db.url, &slack, &roots, 2).await;
+    let posts = assert_exactly_once(&db.url, &slack).await;
+    process.assert_no_panic();
+    eprintln!(
+        "FIGURES sigkill-escalations: {escalations} escalations x {levels} level(s), {killed} SIGKILLs, {} starts, {posts} posts once each, {} pages, {:.1} s",
+        process.starts,
+        escalations * levels,
+        wall.as_secs_f64()
     );
 }
 

@@ -81,8 +81,10 @@ pub struct Message {
     pub thread_ts: Option<String>,
     /// Its text.
     pub text: String,
-    /// Its blocks as sent.
+    /// Its blocks as sent (or as last updated).
     pub blocks: Value,
+    /// The marker it was posted with (an update may replace its blocks).
+    pub posted_marker: Option<String>,
 }
 
 impl Message {
@@ -487,7 +489,13 @@ fn answer(fake: &FakeSlack, method: &str, headers: &HeaderMap, body: &Value) -> 
                 Some(other) => other.clone(),
                 None => Value::Null,
             };
+            let posted_marker = blocks
+                .get(0)
+                .and_then(|b| b.get("block_id"))
+                .and_then(Value::as_str)
+                .map(str::to_string);
             fake.state.lock().unwrap().messages.push(Message {
+                posted_marker,
                 channel: channel.clone(),
                 ts: ts.clone(),
                 thread_ts: str_param(&body, "thread_ts").map(str::to_string),
