@@ -292,7 +292,7 @@ async fn slack_api_failures_and_timeouts_deliver_each_message_once() {
     );
     let hung = slack.calls_to("chat.postMessage")[0].clone();
     let hung_marker = hung.marker().expect("a marked post");
-    let delivered = wait_until(Duration::from_secs(15), || async {
+    let delivered = wait_until(Duration::from_secs(20), || async {
         use sqlx::Row;
         let mut conn = connect(&db.url).await;
         let rows = sqlx::query("SELECT idem_key FROM outbox WHERE status = 'delivered'")
@@ -431,7 +431,7 @@ async fn postgres_outage_is_survived_without_loss_or_doubles() {
     let posts = assert_exactly_once(&url, &slack).await;
     // Claims of failed steps were given back at once, not after the 2 min lease.
     assert!(
-        recovery < Duration::from_secs(30),
+        recovery < Duration::from_secs(60),
         "recovered in {recovery:?}"
     );
     assert!(process.alive());
@@ -613,6 +613,203 @@ async fn sigkill_during_escalations_pages_each_level_once() {
         "FIGURES sigkill-escalations: {escalations} escalations x {levels} level(s), {killed} SIGKILLs, {} starts, {posts} posts once each, {} pages, {:.1} s",
         process.starts,
         escalations * levels,
+        wall.as_secs_f64()
+    );
+}
+
+/// A click on `action_id` (value `value`) on message `ts` in `channel` by
+/// `user` of our workspace, from the recorded block_actions payload.
+fn click_payload(
+    user: &str,
+    channel: &str,
+    ts: &str,
+    action_id: &str,
+    value: &str,
+    response: &str,
+) -> Vec<u8> {
+    let mut payload: Value = serde_json::from_str(&fixture(
+        "real/slack/interactive/block_actions_ephemeral_message_button.json",
+    ))
+    .unwrap();
+    payload["user"] =
+        json!({ "id": user, "username": "someone", "name": "someone", "team_id": "T0STAFF" });
+    payload["team"] = json!({ "id": "T0STAFF", "domain": "example" });
+    payload["container"] = json!({ "type": "message", "message_ts": ts, "channel_id": channel, "is_ephemeral": false });
+    payload["channel"] = json!({ "id": channel, "name": "channel" });
+    payload["trigger_id"] = json!(format!(
+        "{}.{}.trigger",
+        rand::random::<u32>(),
+        rand::random::<u64>()
+    ));
+    payload["response_url"] = json!(response);
+    payload["actions"][0]["action_id"] = json!(action_id);
+    payload["actions"][0]["value"] = json!(value);
+    serde_urlencoded::to_string([("payload", payload.to_string())])
+        .unwrap()
+        .into_bytes()
+}
+
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let output = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "git {args:?}: {output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Drill 5 (playbook runs): runs of a chart bump that needs two approvers
+/// are requested with `/wk run`, approved by two distinct people with signed
+/// clicks, and committed by the git forge, while the process is SIGKILLed at
+/// seeded random moments and restarted. Every run succeeds with exactly one
+/// commit on its own branch; main is untouched; nothing is posted twice.
+/// CI: 20 runs; full: 200.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_playbook_runs_commits_each_run_once() {
+    let db = TestDb::create(Db::Sqlite).await.unwrap();
+    let slack = FakeSlack::start(BOT_TOKEN).await;
+    slack.set_usergroup("S0SRE", &["U0DANA", "U0EVA", "U0FRED", "U0GINA", "U0LEAD"]);
+    slack.set_usergroup("S0ONCALL", &["U0ANNA", "U0BEN", "U0CHEN"]);
+    slack.set_usergroup("S0SUPPORT", &["U0SAM", "U0TOM", "U0ANNA"]);
+    let dir = tempfile::tempdir().unwrap();
+    let (runs, kills) = if full() { (200, 40) } else { (20, 6) };
+    let extra = dir.path().join("extra");
+    std::fs::create_dir_all(&extra).unwrap();
+    let playbook = std::fs::read_to_string(support::repo_path("playbooks/bump-chart.yaml"))
+        .unwrap()
+        .replace("name: bump-chart", "name: bump-chart-drill")
+        .replace("  approvals: 1", "  approvals: 2")
+        .replace("  roles: [sre, oncall, customer]", "  roles: [sre, oncall]");
+    std::fs::write(extra.join("drill.yaml"), playbook).unwrap();
+    let config = drill_config(dir.path(), "10s");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace(
+            "paths: [../playbooks]",
+            &format!("paths: [{}]", extra.display()),
+        )
+        .replace(
+            "from: gitops",
+            &format!("from: {}", support::repo_path("examples/gitops").display()),
+        );
+    let forge = dir.path().join("forge");
+    std::fs::write(
+        &config,
+        format!("{text}\nforges:\n  git:\n    path: {}\n", forge.display()),
+    )
+    .unwrap();
+    let mut process = WkProcess::start(spec(&config, &db.url, &slack)).await;
+    let client = SlackClient::default();
+    let mut rng = SplitMix(0x5eed_9b00);
+    let started = Instant::now();
+    let mut killed = 0;
+    let response = format!("{}/drill", slack.response_base);
+    // Each step of a run (request, approval 1, approval 2) may be followed by a kill.
+    let chance = kills * 1000 / (runs * 3);
+    for id in 1..=runs {
+        let answer = client
+            .command(
+                &process.base,
+                "U0ANNA",
+                "T0STAFF",
+                "C0OPS",
+                &format!("run bump-chart-drill version=2.{id}.0"),
+                &response,
+            )
+            .await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        if rng.below(1000) < chance && killed < kills {
+            killed += 1;
+            process.restart().await;
+        }
+        let marker = format!("Playbook run #{id}:");
+        let mut card = None;
+        assert!(
+            wait_until(Duration::from_secs(60), || {
+                card = slack
+                    .messages_in("C0OPS")
+                    .into_iter()
+                    .find(|m| m.blocks.to_string().contains(&marker));
+                let found = card.is_some();
+                async move { found }
+            })
+            .await,
+            "no approval card for run {id}:\n{}",
+            process.stderr_tail(40)
+        );
+        let card = card.unwrap();
+        for approver in ["U0DANA", "U0EVA"] {
+            let body = click_payload(
+                approver,
+                "C0OPS",
+                &card.ts,
+                "playbook.approve",
+                &id.to_string(),
+                &response,
+            );
+            loop {
+                let answer = client
+                    .post(
+                        &process.base,
+                        "/slack/interactivity",
+                        "application/x-www-form-urlencoded",
+                        &body,
+                        &[],
+                    )
+                    .await;
+                if answer.status == 200 {
+                    break;
+                }
+                process.restart().await;
+            }
+            if rng.below(1000) < chance && killed < kills {
+                tokio::time::sleep(Duration::from_millis(rng.below(50) as u64)).await;
+                killed += 1;
+                process.restart().await;
+            }
+        }
+    }
+    let all_done = "SELECT COUNT(*) FROM playbook_runs WHERE status = 'succeeded'";
+    let done = wait_until(Duration::from_secs(180), || async {
+        settled(&db.url).await && count(&db.url, all_done).await == runs as i64
+    })
+    .await;
+    assert!(done, "runs left:\n{}", process.stderr_tail(40));
+    let wall = started.elapsed();
+    assert_eq!(
+        count(&db.url, "SELECT COUNT(*) FROM playbook_runs").await,
+        runs as i64
+    );
+    let repo = forge.join("platform/gitops");
+    for id in 1..=runs {
+        let branch = format!("watchkeeper/bump-checkout-api-{id}");
+        let commits = git(&repo, &["rev-list", "--count", &format!("main..{branch}")]);
+        assert_eq!(commits.trim(), "1", "one commit for run {id}");
+        let file = git(
+            &repo,
+            &[
+                "show",
+                &format!("{branch}:clusters/acme-prod/apps/checkout-api/helmrelease.yaml"),
+            ],
+        );
+        assert!(
+            file.contains(&format!("version: 2.{id}.0")),
+            "run {id} committed its change"
+        );
+    }
+    let main_log = git(&repo, &["rev-list", "--count", "main"]);
+    let subjects = git(&repo, &["log", "main", "--format=%s"]);
+    assert!(
+        !subjects.contains("(Watchkeeper run "),
+        "main untouched: {subjects}"
+    );
+    let posts = assert_exactly_once(&db.url, &slack).await;
+    process.assert_no_panic();
+    eprintln!(
+        "FIGURES sigkill-playbooks: {runs} runs x 2 approvals, {killed} SIGKILLs, {} starts, {runs} branches with one commit each, main has {} commit(s), {posts} posts once each, {:.1} s",
+        process.starts,
+        main_log.trim(),
         wall.as_secs_f64()
     );
 }
