@@ -658,7 +658,13 @@ impl Server {
             source,
         })?;
         let web = match &settings.bot_token {
-            Some(token) => Some(SlackWebChat::new(&settings.slack_api_url, token)?),
+            Some(token) => {
+                let timeout = config::load(settings.config.as_deref())?
+                    .config
+                    .slack
+                    .timeout();
+                Some(SlackWebChat::new(&settings.slack_api_url, token)?.with_timeout(timeout))
+            }
             None => {
                 tracing::warn!(
                     "SLACK_BOT_TOKEN is not set: only inline replies to commands will reach Slack"

@@ -29,6 +29,14 @@ use std::time::Duration;
 /// (Slack gives up after 3 s).
 pub const COMMAND_DEADLINE: Duration = Duration::from_millis(2_500);
 
+/// How long recording an event or a click may take before Slack is told to
+/// retry (it waits 3 s, then redelivers).
+pub const ENQUEUE_DEADLINE: Duration = Duration::from_millis(2_000);
+
+/// How long a late command reply keeps trying to reach the outbox while the
+/// database is away (a `response_url` is good for 30 minutes).
+const LATE_REPLY_PATIENCE: Duration = Duration::from_secs(25 * 60);
+
 /// What to answer Slack for an events body.
 #[derive(Debug, PartialEq, Eq)]
 pub enum EventAck {
@@ -79,12 +87,14 @@ impl Ingress {
     }
 
     /// Puts an inbound into the inbox; false when its key was seen before.
+    /// A database that does not answer within [`ENQUEUE_DEADLINE`] is an
+    /// error, so Slack hears a retry-able status within its 3 s.
     async fn enqueue(&self, key: String, inbound: &Inbound) -> Result<bool, StoreError> {
         let now = self.clock.now();
-        let new = self
-            .store
-            .insert_timer(&inbox_timer(key, inbound, now), now)
-            .await?;
+        let timer = inbox_timer(key, inbound, now);
+        let new = tokio::time::timeout(ENQUEUE_DEADLINE, self.store.insert_timer(&timer, now))
+            .await
+            .map_err(|_| StoreError::Timeout(ENQUEUE_DEADLINE))??;
         if new {
             self.store.wakers().wake(crate::store::Wake::Inbox);
         }
@@ -163,13 +173,26 @@ impl Ingress {
                         to: reply_target(&inbound, reply.visibility),
                         reply,
                     };
-                    let mut work = Work::new(store, clock.now());
-                    let recorded = match work.effect(&key, &effect).await {
-                        Ok(_) => work.commit().await,
-                        Err(err) => Err(err),
-                    };
-                    if let Err(err) = recorded {
-                        tracing::error!(error = %err, "could not record a late command reply");
+                    // The database may be away: keep trying (same key, so a
+                    // commit whose answer was lost is not recorded twice).
+                    let started = std::time::Instant::now();
+                    loop {
+                        let mut work = Work::new(store.clone(), clock.now());
+                        let recorded = match work.effect(&key, &effect).await {
+                            Ok(_) => work.commit().await,
+                            Err(err) => Err(err),
+                        };
+                        match recorded {
+                            Ok(()) => break,
+                            Err(err) if started.elapsed() < LATE_REPLY_PATIENCE => {
+                                tracing::warn!(error = %err, "cannot record a late command reply yet; retrying");
+                                tokio::time::sleep(Duration::from_secs(2)).await;
+                            }
+                            Err(err) => {
+                                tracing::error!(error = %err, "could not record a late command reply");
+                                break;
+                            }
+                        }
                     }
                 });
                 let text = self

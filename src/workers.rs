@@ -244,15 +244,42 @@ impl Workers {
         Fut: Future<Output = Result<usize, StoreError>>,
     {
         let wakers = self.store.wakers().clone();
+        // A failed step (the database went away) can leave rows claimed by
+        // this replica; they are given back before the next step rather than
+        // waiting for the lease to run out.
+        let mut holding = false;
         loop {
             if *shutdown.borrow() {
                 return;
+            }
+            if holding {
+                match self.release_after_failure(wake, queue).await {
+                    Ok(released) => {
+                        holding = false;
+                        if released > 0 {
+                            tracing::info!(
+                                worker = name,
+                                released,
+                                "gave back the claims of a failed step"
+                            );
+                        }
+                    }
+                    Err(err) => {
+                        tracing::warn!(worker = name, error = %err, "cannot give back claims yet; retrying");
+                        tokio::select! {
+                            _ = tokio::time::sleep(self.poll) => {}
+                            _ = shutdown.wait_for(|stop| *stop) => return,
+                        }
+                        continue;
+                    }
+                }
             }
             let idle = match step().await {
                 Ok(0) => self.idle_for(wake, queue).await,
                 Ok(_) => Duration::ZERO,
                 Err(err) => {
                     tracing::warn!(worker = name, error = %err, "worker step failed; retrying");
+                    holding = true;
                     self.poll
                 }
             };
@@ -265,6 +292,14 @@ impl Workers {
                 _ = tokio::time::sleep(idle) => {}
                 _ = shutdown.wait_for(|stop| *stop) => return,
             }
+        }
+    }
+
+    /// Gives back what one loop holds after its step failed.
+    async fn release_after_failure(&self, wake: Wake, queue: Queue) -> Result<u64, StoreError> {
+        match wake {
+            Wake::Outbox => self.outbox.recover_own_claims().await,
+            Wake::Timers | Wake::Inbox => self.scheduler.release_claims(queue).await,
         }
     }
 

@@ -98,6 +98,19 @@ pub struct SlackConfig {
     /// Web API rate limits; the defaults are Slack's documented tiers.
     #[serde(default)]
     pub rate_limits: crate::chat::slack::limits::RateLimitConfig,
+    /// How long one Web API call may take (default 10s); a post that times
+    /// out is looked up before it is sent again.
+    #[serde(default)]
+    pub timeout: Option<HumanDuration>,
+}
+
+impl SlackConfig {
+    /// The Web API call timeout.
+    pub fn timeout(&self) -> std::time::Duration {
+        self.timeout
+            .and_then(|t| t.as_chrono().to_std().ok())
+            .unwrap_or(crate::chat::slack::web::DEFAULT_TIMEOUT)
+    }
 }
 
 /// How the scheduler and outbox workers behave.
@@ -476,6 +489,16 @@ fn check(file: &str, config: &Config) -> Result<(), ConfigError> {
         return Err(invalid(
             "workers.lease".into(),
             "must be at least 5s (a lease shorter than a Slack call would hand live work to another replica)".into(),
+        ));
+    }
+    if config
+        .slack
+        .timeout
+        .is_some_and(|t| t.as_chrono() < chrono::Duration::seconds(1))
+    {
+        return Err(invalid(
+            "slack.timeout".into(),
+            "must be at least 1s".into(),
         ));
     }
     if config.workers.poll.as_chrono() < chrono::Duration::seconds(1) {

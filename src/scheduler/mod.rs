@@ -315,6 +315,15 @@ impl Scheduler {
         Ok(())
     }
 
+    /// Gives back the rows of `queue` this replica holds (after a failed step:
+    /// nothing of that queue is in flight then).
+    pub async fn release_claims(&self, queue: Queue) -> Result<u64, StoreError> {
+        self.inner
+            .store
+            .recover_timer_claims_in(&self.inner.instance, queue)
+            .await
+    }
+
     /// Puts back the rows a previous run of this replica left claimed.
     pub async fn recover_own_claims(&self) -> Result<u64, StoreError> {
         self.inner

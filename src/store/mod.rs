@@ -68,7 +68,13 @@ pub enum StoreError {
     /// A query failed.
     #[error("database query failed: {0}")]
     Query(#[from] sqlx::Error),
+    /// The database did not answer in time (it is down or overloaded).
+    #[error("the database did not answer within {0:?}")]
+    Timeout(std::time::Duration),
 }
+
+/// How long `/readyz` waits for the database before reporting not ready.
+const READY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A handle on the database; cheap to clone.
 #[derive(Clone, Debug)]
@@ -135,9 +141,14 @@ impl Store {
 
     /// True when the database answers and every migration is applied.
     pub async fn is_ready(&self) -> bool {
-        migrations::all_applied(&self.pool, self.backend)
-            .await
-            .unwrap_or(false)
+        // A database that does not answer is not ready: say so at once
+        // rather than after the pool's acquire timeout.
+        tokio::time::timeout(
+            READY_DEADLINE,
+            migrations::all_applied(&self.pool, self.backend),
+        )
+        .await
+        .is_ok_and(|applied| applied.unwrap_or(false))
     }
 
     /// The pool, for the query modules.

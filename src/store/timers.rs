@@ -487,9 +487,28 @@ pub async fn advance_schedule(
 }
 
 impl Store {
-    /// Puts back the timers `worker` had claimed: called when a replica starts
-    /// under the identity of one that died. Their handlers never committed, so
-    /// running them again is running them once.
+    /// Puts back the timers of `queue` that `worker` holds: after one of its
+    /// steps failed (the database went away mid-step), so they need not wait
+    /// for the lease. Their handlers never committed, so running them again
+    /// is running them once.
+    pub async fn recover_timer_claims_in(
+        &self,
+        worker: &str,
+        queue: Queue,
+    ) -> Result<u64, StoreError> {
+        let result = sqlx::query(
+            "UPDATE timers SET status = 'pending', claimed_by = NULL, lease_until = NULL \
+             WHERE status = 'running' AND claimed_by = $1 AND queue = $2",
+        )
+        .bind(worker)
+        .bind(queue.as_str())
+        .execute(self.pool())
+        .await?;
+        Ok(result.rows_affected())
+    }
+
+    /// Puts back every row `worker` still holds, in every queue (a previous
+    /// run of this replica died, or it is stopping).
     pub async fn recover_timer_claims(&self, worker: &str) -> Result<u64, StoreError> {
         let result = sqlx::query(
             "UPDATE timers SET status = 'pending', claimed_by = NULL, lease_until = NULL \

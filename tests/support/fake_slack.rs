@@ -35,6 +35,24 @@ pub struct Call {
     pub method: String,
     /// The request's parameters (JSON body, form or query), as JSON.
     pub body: Value,
+    /// When it arrived (real time: for Retry-After checks on real processes).
+    pub at: std::time::Instant,
+}
+
+impl Call {
+    /// The marker of the message it posts (the `block_id` of its first block).
+    pub fn marker(&self) -> Option<String> {
+        let blocks = match self.body.get("blocks") {
+            Some(Value::String(s)) => serde_json::from_str(s).ok()?,
+            Some(other) => other.clone(),
+            None => return None,
+        };
+        blocks
+            .get(0)
+            .and_then(|b| b.get("block_id"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    }
 }
 
 /// A failure to return instead of a normal answer.
@@ -46,6 +64,10 @@ pub enum Failure {
     Error(&'static str),
     /// A bare HTTP status (e.g. 500, 503).
     Status(u16),
+    /// The call takes effect as usual, but its answer is held this long (a
+    /// Slack that is slow to answer: longer than the client's timeout, the
+    /// client cannot know whether it took effect).
+    Slow(std::time::Duration),
 }
 
 /// A message the fake was sent.
@@ -59,8 +81,10 @@ pub struct Message {
     pub thread_ts: Option<String>,
     /// Its text.
     pub text: String,
-    /// Its blocks as sent.
+    /// Its blocks as sent (or as last updated).
     pub blocks: Value,
+    /// The marker it was posted with (an update may replace its blocks).
+    pub posted_marker: Option<String>,
 }
 
 impl Message {
@@ -282,6 +306,7 @@ impl FakeSlack {
         state.calls.push(Call {
             method: method.to_string(),
             body,
+            at: std::time::Instant::now(),
         });
         state.failures.get_mut(method).and_then(VecDeque::pop_front)
     }
@@ -348,6 +373,7 @@ fn failure_response(failure: Failure) -> Response {
             "warning": "missing_charset",
             "response_metadata": { "warnings": ["missing_charset"] }
         })),
+        Failure::Slow(_) => StatusCode::OK.into_response(),
         Failure::Status(status) => (
             StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             "upstream failure",
@@ -423,9 +449,20 @@ async fn api(
     body: Bytes,
 ) -> Response {
     let body = params(&headers, &query, &body);
-    if let Some(failure) = fake.record(&method, body.clone()) {
-        return failure_response(failure);
+    match fake.record(&method, body.clone()) {
+        Some(Failure::Slow(delay)) => {
+            let response = answer(&fake, &method, &headers, &body);
+            tokio::time::sleep(delay).await;
+            response
+        }
+        Some(failure) => failure_response(failure),
+        None => answer(&fake, &method, &headers, &body),
     }
+}
+
+fn answer(fake: &FakeSlack, method: &str, headers: &HeaderMap, body: &Value) -> Response {
+    let method = method.to_string();
+    let body = body.clone();
     let auth = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -452,7 +489,13 @@ async fn api(
                 Some(other) => other.clone(),
                 None => Value::Null,
             };
+            let posted_marker = blocks
+                .get(0)
+                .and_then(|b| b.get("block_id"))
+                .and_then(Value::as_str)
+                .map(str::to_string);
             fake.state.lock().unwrap().messages.push(Message {
+                posted_marker,
                 channel: channel.clone(),
                 ts: ts.clone(),
                 thread_ts: str_param(&body, "thread_ts").map(str::to_string),

@@ -10,6 +10,8 @@ pub mod fake_kube;
 pub mod fake_slack;
 pub mod interactions;
 pub mod mutate;
+pub mod private_pg;
+pub mod process;
 pub mod slack_events;
 
 use fake_slack::FakeSlack;

@@ -13,7 +13,9 @@ use serde_json::Value;
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 use std::collections::HashSet;
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Slack's own Web API base URL.
 pub const DEFAULT_API_URL: &str = "https://slack.com/api";
@@ -53,11 +55,16 @@ const PERMANENT_CODES: &[&str] = &[
     "no_item_specified",
 ];
 
+/// How long one Web API call may take before it counts as failed in doubt
+/// (`slack.timeout` in the configuration).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Delivers replies through Slack's Web API.
 #[derive(Clone)]
 pub struct SlackWebChat {
     client: Arc<SlackHyperClient>,
     token: SlackApiToken,
+    timeout: Duration,
 }
 
 /// Why the client could not be built.
@@ -80,7 +87,30 @@ impl SlackWebChat {
         Ok(Self {
             client: Arc::new(SlackClient::new(connector)),
             token: SlackApiToken::new(SlackApiTokenValue::new(bot_token.to_string())),
+            timeout: DEFAULT_TIMEOUT,
         })
+    }
+
+    /// The same client, giving up on a call after `timeout`.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Runs one call within the timeout. A call that times out may have taken
+    /// effect: it is a transient failure, and the outbox treats a post that
+    /// failed so as in doubt (it looks for the post before sending it again).
+    async fn bounded<T>(
+        &self,
+        call: impl Future<Output = Result<T, ChatError>>,
+    ) -> Result<T, ChatError> {
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(result) => result,
+            Err(_) => Err(ChatError::Transient(format!(
+                "Slack did not answer within {} s",
+                self.timeout.as_secs_f64()
+            ))),
+        }
     }
 
     /// The members of a Slack user group (`usergroups.users.list`).
@@ -314,7 +344,7 @@ struct HistoryCursor {
 
 impl Chat for SlackWebChat {
     fn send(&self, message: Outgoing) -> BoxFuture<'_, Result<Posted, ChatError>> {
-        Box::pin(self.deliver(message))
+        Box::pin(self.bounded(self.deliver(message)))
     }
 
     fn react<'a>(
@@ -323,7 +353,7 @@ impl Chat for SlackWebChat {
         ts: &'a MessageTs,
         name: &'a str,
     ) -> BoxFuture<'a, Result<(), ChatError>> {
-        Box::pin(self.add_reaction(channel, ts, name))
+        Box::pin(self.bounded(self.add_reaction(channel, ts, name)))
     }
 
     fn open_modal<'a>(
@@ -331,7 +361,7 @@ impl Chat for SlackWebChat {
         trigger_id: &'a str,
         modal: &'a Modal,
     ) -> BoxFuture<'a, Result<(), ChatError>> {
-        Box::pin(self.open_view(trigger_id, modal))
+        Box::pin(self.bounded(self.open_view(trigger_id, modal)))
     }
 
     fn find_posted<'a>(
@@ -340,7 +370,7 @@ impl Chat for SlackWebChat {
         key: &'a str,
         since: DateTime<Utc>,
     ) -> BoxFuture<'a, Result<Option<Posted>, ChatError>> {
-        Box::pin(self.search_marker(to, key, since))
+        Box::pin(self.bounded(self.search_marker(to, key, since)))
     }
 }
 
