@@ -708,11 +708,167 @@ async fn seed(app: &TestApp) -> Seed {
     Seed { request }
 }
 
+/// A button, and who may press it (the oracle, from the product rules).
+struct Button {
+    action: &'static str,
+    value: String,
+    may: fn(&Person) -> bool,
+}
+
+fn staff_with(person: &Person, roles: &[R]) -> bool {
+    matches!(person.who, Who::Staff(mine) if mine.iter().any(|r| roles.contains(r)))
+}
+
 /// Buttons: Acknowledge / Resolve of a page and Approve / Reject of a
-/// playbook run, clicked by everyone where the card is and in their DM.
+/// playbook run requested by the on-call engineer, clicked by everyone in
+/// every place (the cards are in the ops channel and in DMs; a click names
+/// only its page or run). Returns how many clicks were checked.
 async fn clicks(app: &TestApp, tally: &mut Tally) -> usize {
-    let _ = (app, tally);
-    0
+    // The matrix escalated both requests and requested runs; deliver the
+    // pages, dry runs and approval cards.
+    app.settle().await;
+    let escalation = app
+        .slack
+        .messages_in("C0OPS")
+        .iter()
+        .flat_map(|m| buttons_of(&m.blocks))
+        .find(|(action, _)| action == "page.ack")
+        .map(|(_, value)| value)
+        .expect("a page with an Acknowledge button in the ops channel");
+    let mut runs = app
+        .server
+        .store()
+        .playbook_runs(&watchkeeper::store::playbook_runs::RunFilter {
+            playbook: Some("bump-chart".into()),
+            requested_by: Some("U0BEN".into()),
+            statuses: vec![watchkeeper::store::playbook_runs::RunStatus::AwaitingApproval],
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    runs.sort_by_key(|r| r.id);
+    assert!(
+        runs.len() >= 2,
+        "the on-call engineer's runs await approval"
+    );
+    let (approve, reject) = (runs[0].id, runs[1].id);
+    // Paged: whoever holds ops-duty now (not one of these people); the
+    // escalation's own rule adds on-call, SREs and admins.
+    let buttons = [
+        Button {
+            action: "page.ack",
+            value: escalation.clone(),
+            may: |p| staff_with(p, &[R::Admin, R::Sre, R::Oncall]),
+        },
+        Button {
+            action: "page.resolve",
+            value: escalation,
+            may: |p| staff_with(p, &[R::Admin, R::Sre, R::Oncall, R::Support]),
+        },
+        // Approvers: the playbook's `sre` (admins always); never the requester.
+        Button {
+            action: "playbook.approve",
+            value: approve.to_string(),
+            may: |p| p.user != "U0BEN" && staff_with(p, &[R::Admin, R::Sre]),
+        },
+        // Rejecting: the approvers, and the requester withdrawing their own.
+        Button {
+            action: "playbook.reject",
+            value: reject.to_string(),
+            may: |p| p.user == "U0BEN" || staff_with(p, &[R::Admin, R::Sre]),
+        },
+    ];
+    let mut checked = 0;
+    let mut cells = Vec::new();
+    for button in &buttons {
+        // The ones who may not click first: a refusal must not depend on
+        // what someone else did before.
+        let mut order: Vec<&Person> = PEOPLE.iter().collect();
+        order.sort_by_key(|p| (button.may)(p));
+        for person in order {
+            for place in PLACES {
+                let channel = place.channel(person);
+                let before = told(app, person.user).len();
+                app.press(
+                    person.user,
+                    person.team,
+                    &channel,
+                    "1700000000.000100",
+                    button.action,
+                    &button.value,
+                )
+                .await;
+                let replies = told(app, person.user);
+                let text = replies.get(before).cloned().unwrap_or_default();
+                checked += 1;
+                let allowed = (button.may)(person);
+                // A refusal is `:no_entry: <reason>`; so is the rejection's
+                // own confirmation, which says what was done.
+                let refused =
+                    text.starts_with(":no_entry:") && !text.starts_with(":no_entry: You rejected");
+                if refused == allowed || replies.len() != before + 1 {
+                    tally.failures.push(format!(
+                        "{} in {channel} clicks {} {}: expected {}, told {:?}",
+                        person.name,
+                        button.action,
+                        button.value,
+                        if allowed { "allowed" } else { "refused" },
+                        &replies[before..]
+                    ));
+                }
+                cells.push((person.user, channel, button.action, allowed));
+            }
+        }
+    }
+    // Every refused click is audited as a denial, every other one is not.
+    app.server.dispatcher().audit().flush().await;
+    let audit = app.server.store().recent_audit(100_000).await.unwrap();
+    for (user, channel, action, allowed) in cells {
+        let found: Vec<String> = audit
+            .iter()
+            .filter(|e| {
+                e.actor_user == user
+                    && e.channel.as_deref() == Some(channel.as_str())
+                    && e.action == format!("action:{action}")
+            })
+            .map(|e| e.outcome.clone())
+            .collect();
+        let ok = found.len() == 1 && (found[0] == "denied") != allowed;
+        if !ok {
+            tally.failures.push(format!(
+                "{user} in {channel} clicks {action}: audited {found:?}"
+            ));
+        }
+    }
+    checked
+}
+
+/// `(action_id, value)` of every button in a message's blocks.
+fn buttons_of(blocks: &Value) -> Vec<(String, String)> {
+    blocks
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|b| b["type"] == "actions")
+        .flat_map(|b| b["elements"].as_array().cloned().unwrap_or_default())
+        .filter_map(|e| {
+            Some((
+                e["action_id"].as_str()?.to_string(),
+                e["value"].as_str()?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// What the person who clicked was told (the click's response URL), in order.
+fn told(app: &TestApp, user: &str) -> Vec<String> {
+    app.slack
+        .calls_to("response_url")
+        .into_iter()
+        .filter(|c| c.body["_response_id"] == format!("click-{user}"))
+        .map(|c| c.body["text"].as_str().unwrap_or_default().to_string())
+        .collect()
 }
 
 on_both_backends!(the_matrix_holds);
