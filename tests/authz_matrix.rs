@@ -8,7 +8,7 @@
 //! oracle written here from the product rules, not from `src/auth`. Then:
 //! no other customer's data in any reply, every refusal in the audit log,
 //! `/wk help` listing exactly what the oracle allows, and the buttons (page,
-//! playbook approval) clicked by everyone.
+//! playbook approval, shift swap) clicked by everyone.
 
 mod support;
 
@@ -719,8 +719,9 @@ fn staff_with(person: &Person, roles: &[R]) -> bool {
     matches!(person.who, Who::Staff(mine) if mine.iter().any(|r| roles.contains(r)))
 }
 
-/// Buttons: Acknowledge / Resolve of a page and Approve / Reject of a
-/// playbook run requested by the on-call engineer, clicked by everyone in
+/// Buttons: Acknowledge / Resolve of a page, Approve / Reject of a playbook
+/// run requested by the on-call engineer and Confirm / Decline of a shift
+/// swap, clicked by everyone in
 /// every place (the cards are in the ops channel and in DMs; a click names
 /// only its page or run). Returns how many clicks were checked.
 async fn clicks(app: &TestApp, tally: &mut Tally) -> usize {
@@ -753,6 +754,21 @@ async fn clicks(app: &TestApp, tally: &mut Tally) -> usize {
         "the on-call engineer's runs await approval"
     );
     let (approve, reject) = (runs[0].id, runs[1].id);
+    // A swap proposed by one ops-duty engineer to another.
+    let proposed = text_of(
+        &app.command("U0ANNA", "T0STAFF", "C0OPS", "oncall swap <@U0BEN>")
+            .await,
+    );
+    // The DMs wait for Slack's per-channel limit after the pages.
+    app.advance(chrono::Duration::seconds(60)).await;
+    let swap = app
+        .slack
+        .messages()
+        .iter()
+        .flat_map(|m| buttons_of(&m.blocks))
+        .find(|(action, _)| action == "oncall.swap.confirm")
+        .map(|(_, value)| value)
+        .unwrap_or_else(|| panic!("a swap with a Confirm button: {proposed}"));
     // Paged: whoever holds ops-duty now (not one of these people); the
     // escalation's own rule adds on-call, SREs and admins.
     let buttons = [
@@ -778,14 +794,26 @@ async fn clicks(app: &TestApp, tally: &mut Tally) -> usize {
             value: reject.to_string(),
             may: |p| p.user == "U0BEN" || staff_with(p, &[R::Admin, R::Sre]),
         },
+        // Only the two engineers of a swap answer it.
+        Button {
+            action: "oncall.swap.confirm",
+            value: swap.clone(),
+            may: |p| p.user == "U0ANNA" || p.user == "U0BEN",
+        },
+        Button {
+            action: "oncall.swap.decline",
+            value: swap,
+            may: |p| p.user == "U0ANNA" || p.user == "U0BEN",
+        },
     ];
     let mut checked = 0;
     let mut cells = Vec::new();
     for button in &buttons {
-        // The ones who may not click first: a refusal must not depend on
-        // what someone else did before.
+        // The ones who may click first, so the others click on a page, run
+        // or swap already decided: a refusal must not depend on (nor tell)
+        // its state.
         let mut order: Vec<&Person> = PEOPLE.iter().collect();
-        order.sort_by_key(|p| (button.may)(p));
+        order.sort_by_key(|p| !(button.may)(p));
         for person in order {
             for place in PLACES {
                 let channel = place.channel(person);
