@@ -66,7 +66,10 @@ impl fmt::Display for Role {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Audience {
-    /// Anyone who can reach the bot, including customers and people with no role.
+    /// Anyone who can reach the bot, strangers included (a member of another
+    /// workspace outside their own channel, a DM from someone unknown).
+    Anyone,
+    /// Our staff, with or without a role, and customers in their own channel.
     Everyone,
     /// Only customers in their own channel.
     Customer,
@@ -83,7 +86,7 @@ pub enum Audience {
 impl Audience {
     fn admits(self, actor: &Actor) -> bool {
         let role = match self {
-            Audience::Everyone => return true,
+            Audience::Anyone | Audience::Everyone => return true,
             Audience::Customer => Role::Customer,
             Audience::Support => Role::Support,
             Audience::Oncall => Role::Oncall,
@@ -158,6 +161,7 @@ pub struct Authorizer {
     roles_by_user: Arc<HashMap<UserId, BTreeSet<Role>>>,
     roles_by_group: Arc<Vec<(crate::ids::UsergroupId, Role)>>,
     staff_by_tenant: Arc<HashMap<TenantId, StaffRule>>,
+    customer_teams: Arc<HashMap<TenantId, Vec<TeamId>>>,
     directory: UsergroupDirectory,
 }
 
@@ -175,7 +179,11 @@ impl Authorizer {
     pub fn new(config: &Config, directory: UsergroupDirectory) -> Self {
         let mut tenants_by_channel = HashMap::new();
         let mut staff_by_tenant = HashMap::new();
+        let mut customer_teams = HashMap::new();
         for (tenant, customer) in &config.customers {
+            if !customer.teams.is_empty() {
+                customer_teams.insert(tenant.clone(), customer.teams.clone());
+            }
             for channel in &customer.channels {
                 tenants_by_channel.insert(channel.clone(), tenant.clone());
             }
@@ -207,6 +215,7 @@ impl Authorizer {
             roles_by_user: Arc::new(roles_by_user),
             roles_by_group: Arc::new(roles_by_group),
             staff_by_tenant: Arc::new(staff_by_tenant),
+            customer_teams: Arc::new(customer_teams),
             directory,
         }
     }
@@ -281,9 +290,18 @@ impl Authorizer {
                 tenant: None,
             };
         }
+        // The customer's own workspaces, when configured, decide who is the
+        // customer: a member of another customer's workspace is a stranger
+        // here. A payload naming no workspace leaves it to the channel.
+        let customer_here = |tenant: &TenantId| match (self.customer_teams.get(tenant), &team) {
+            (Some(teams), Some(team)) => teams.contains(team),
+            _ => true,
+        };
         let (roles, tenant) = match &place.tenant {
-            Some(tenant) => (BTreeSet::from([Role::Customer]), Some(tenant.clone())),
-            None => (BTreeSet::new(), None),
+            Some(tenant) if customer_here(tenant) => {
+                (BTreeSet::from([Role::Customer]), Some(tenant.clone()))
+            }
+            _ => (BTreeSet::new(), None),
         };
         Actor {
             user,
@@ -303,9 +321,11 @@ impl Authorizer {
         audience: &[Audience],
     ) -> Result<(), Denied> {
         if actor.external {
-            // A customer acts only in their own tenant's channel.
+            // A customer acts only in their own tenant's channel; anywhere
+            // else they are a stranger, who may only ask who they are and
+            // what they can run.
             if actor.tenant.is_none() || actor.tenant != place.tenant {
-                if audience.contains(&Audience::Everyone) {
+                if audience.contains(&Audience::Anyone) {
                     return Ok(());
                 }
                 return Err(Denied(format!(
@@ -319,7 +339,7 @@ impl Authorizer {
         let who: Vec<&str> = audience
             .iter()
             .map(|a| match a {
-                Audience::Everyone => "everyone",
+                Audience::Anyone | Audience::Everyone => "everyone",
                 Audience::Customer => "customers",
                 Audience::Support => "support",
                 Audience::Oncall => "on-call",
@@ -332,6 +352,18 @@ impl Authorizer {
             who.join(", "),
             actor.role_names()
         )))
+    }
+
+    /// Decides whether `actor` may press a button at `place`: our staff, and
+    /// customers in their own channel (the job then checks the button's own
+    /// rule). A stranger's click is refused before any job sees it.
+    pub fn may_press(&self, actor: &Actor, place: &Place) -> Result<(), Denied> {
+        if actor.external && (actor.tenant.is_none() || actor.tenant != place.tenant) {
+            return Err(Denied(
+                "these buttons are for our staff; ask in your own support channel".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// True when `actor` could run a command for `audience` at `place`.
@@ -417,6 +449,55 @@ mod tests {
         let customer = auth.actor(UserId::from("U9EXT"), None, &globex);
         assert!(!customer.is_staff());
         assert_eq!(customer.roles, BTreeSet::from([Role::Customer]));
+    }
+
+    #[test]
+    fn with_customer_teams_another_customers_member_is_a_stranger() {
+        let text = config::BUNDLED_EXAMPLE
+            .replace(
+                "    channels: [C0ACME]",
+                "    channels: [C0ACME]\n    teams: [T9ACME]",
+            )
+            .replace(
+                "    channels: [C0GLOBEX]",
+                "    channels: [C0GLOBEX]\n    teams: [T9GLOBEX]",
+            );
+        let config = config::parse("example", &text).unwrap();
+        let auth = Authorizer::new(&config, UsergroupDirectory::from_config(&config));
+        let globex = auth.place(ChannelId::from("C0GLOBEX"), None);
+        let acme_person = auth.actor(UserId::from("U9A"), Some(TeamId::from("T9ACME")), &globex);
+        assert!(acme_person.external && acme_person.roles.is_empty());
+        assert_eq!(acme_person.tenant, None);
+        assert!(
+            auth.authorize(&acme_person, &globex, "requests", &[Audience::Customer])
+                .is_err()
+        );
+        assert!(
+            auth.authorize(&acme_person, &globex, "status", &[Audience::Everyone])
+                .is_err(),
+            "a stranger gets help and whoami only"
+        );
+        assert!(
+            auth.authorize(&acme_person, &globex, "help", &[Audience::Anyone])
+                .is_ok()
+        );
+        let globex_person =
+            auth.actor(UserId::from("U9G"), Some(TeamId::from("T9GLOBEX")), &globex);
+        assert_eq!(globex_person.roles, BTreeSet::from([Role::Customer]));
+        assert!(
+            auth.authorize(&globex_person, &globex, "status", &[Audience::Everyone])
+                .is_ok()
+        );
+        assert!(auth.may_press(&acme_person, &globex).is_err());
+        assert!(auth.may_press(&globex_person, &globex).is_ok());
+        let err = config::parse(
+            "example",
+            &text.replace("teams: [T9ACME]", "teams: [T0STAFF]"),
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(err.contains("customers.acme.teams"), "{err}");
     }
 
     #[test]

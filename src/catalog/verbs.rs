@@ -67,7 +67,8 @@ fn resolve<'c>(
     query: &str,
     visible: &impl Fn(&Component) -> bool,
 ) -> Result<&'c Component, CommandError> {
-    if let Some(component) = catalog.lookup(query).filter(|c| visible(c)) {
+    let found = catalog.lookup(query);
+    if let Some(component) = found.filter(|c| visible(c)) {
         return Ok(component);
     }
     let suggestions: Vec<String> = catalog
@@ -79,7 +80,11 @@ fn resolve<'c>(
         "not_found",
         &json!({ "query": query, "suggestions": suggestions }),
     )?;
-    Err(CommandError::NotFound(text))
+    // Another tenant's component reads exactly like one that does not exist.
+    Err(match found {
+        Some(_) => CommandError::NotVisible(text),
+        None => CommandError::NotFound(text),
+    })
 }
 
 fn component_view(book: &HealthBook, changes: &ChangeLog, c: &Component) -> Value {

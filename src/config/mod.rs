@@ -183,6 +183,12 @@ pub struct CustomerConfig {
     pub name: String,
     /// Slack Connect channels where this customer talks to us.
     pub channels: Vec<ChannelId>,
+    /// The customer's own Slack workspaces (Slack Connect team ids). When
+    /// listed, a member of any other workspace is a stranger in this
+    /// customer's channels, not the customer; when empty, anyone who is not
+    /// staff there is the customer.
+    #[serde(default)]
+    pub teams: Vec<TeamId>,
     /// The customer's time zone, for times shown to them (default: the team's).
     #[serde(default, deserialize_with = "deserialize_optional_tz")]
     pub timezone: Option<chrono_tz::Tz>,
@@ -466,6 +472,15 @@ fn check(file: &str, config: &Config) -> Result<(), ConfigError> {
             return Err(invalid(
                 format!("customers.{tenant}.channels"),
                 "expected at least one Slack channel id, e.g. [C0ACME]".into(),
+            ));
+        }
+        if customer.teams.contains(&config.team.slack_team_id) {
+            return Err(invalid(
+                format!("customers.{tenant}.teams"),
+                format!(
+                    "{} is our own workspace (team.slack_team_id); list the customer's workspaces only",
+                    config.team.slack_team_id
+                ),
             ));
         }
         for channel in &customer.channels {

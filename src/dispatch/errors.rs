@@ -19,6 +19,12 @@ pub enum CommandError {
     /// The thing asked about does not exist (or is not visible to the caller).
     #[error("{0}")]
     NotFound(String),
+    /// The thing exists but belongs to someone the caller may not see (another
+    /// customer's request, run, component or playbook). Reads exactly like
+    /// [`CommandError::NotFound`] — the sentence must be the one a thing that
+    /// does not exist gets — and is audited as a denial.
+    #[error("{0}")]
+    NotVisible(String),
     /// The thing is in a state that does not allow this.
     #[error("{0}")]
     Conflict(String),
@@ -37,7 +43,7 @@ impl CommandError {
     pub fn outcome(&self) -> crate::store::audit::Outcome {
         use crate::store::audit::Outcome;
         match self {
-            CommandError::Denied(_) => Outcome::Denied,
+            CommandError::Denied(_) | CommandError::NotVisible(_) => Outcome::Denied,
             CommandError::Internal(_) => Outcome::Failed,
             _ => Outcome::Rejected,
         }
@@ -49,7 +55,9 @@ pub fn render(templates: &Templates, err: &CommandError, verb: &str, usage: &str
     let (name, data) = match err {
         CommandError::Usage(problem) => ("usage", json!({ "problem": problem, "usage": usage })),
         CommandError::Denied(reason) => ("denied", json!({ "reason": reason })),
-        CommandError::NotFound(message) => ("not_found", json!({ "message": message })),
+        CommandError::NotFound(message) | CommandError::NotVisible(message) => {
+            ("not_found", json!({ "message": message }))
+        }
         CommandError::Conflict(message) => ("conflict", json!({ "message": message })),
         CommandError::Internal(source) => {
             let incident = format!("{:08x}", rand::random::<u32>());

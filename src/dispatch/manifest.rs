@@ -201,7 +201,7 @@ impl Manifest {
             }
             if spec.audience.is_empty() {
                 return Err(err(
-                    "audience must list who may run it, e.g. [support, oncall] or [everyone]"
+                    "audience must list who may run it, e.g. [support, oncall], [everyone] or [anyone]"
                         .into(),
                 ));
             }

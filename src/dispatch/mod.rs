@@ -306,6 +306,19 @@ impl Dispatcher {
                 Some(format!("view:{}", view.callback_id)),
             ),
         };
+        // A stranger's click is refused before any job sees it.
+        if let (InboundKind::BlockAction(_), Some(action)) = (&inbound.kind, &action)
+            && let Err(denied) = env.authorizer.may_press(&inbound.actor, &inbound.place)
+        {
+            let err = CommandError::Denied(denied.0);
+            self.record(inbound, action, "", err.outcome(), Some(err.to_string()));
+            return Ok(Some(errors::render(
+                env.manifest.templates(),
+                &err,
+                action,
+                "",
+            )));
+        }
         if routed.is_empty() {
             if let Some(action) = &action {
                 tracing::warn!(action, "no job handles this interaction");

@@ -90,13 +90,6 @@ async fn decide(
             cards::label(id)
         )));
     };
-    if run.status != RunStatus::AwaitingApproval {
-        return Err(CommandError::Conflict(format!(
-            "{} is {}; there is nothing to decide any more.",
-            cards::label(id),
-            run.status.label()
-        )));
-    }
     let playbook = env.playbooks.get(&run.playbook);
     let actor = &inbound.actor;
     let me = actor.user.as_str();
@@ -124,6 +117,15 @@ async fn decide(
                     cards::label(id)
                 ))
             })?;
+    }
+    // Who may decide is checked first: someone who may not learns nothing
+    // of the run's state.
+    if run.status != RunStatus::AwaitingApproval {
+        return Err(CommandError::Conflict(format!(
+            "{} is {}; there is nothing to decide any more.",
+            cards::label(id),
+            run.status.label()
+        )));
     }
     let now = work.now();
     let decision = if approve { "approve" } else { "reject" };

@@ -21,10 +21,7 @@ pub const FORM: &str = "playbook.run";
 pub fn may_request(env: &Env, inbound: &Inbound, playbook: &Playbook) -> Result<(), CommandError> {
     let place = &inbound.place;
     if !playbook.offered_to(place.tenant.as_ref()) {
-        return Err(CommandError::NotFound(format!(
-            "There is no playbook `{}` here; `/wk playbooks` lists what you may run.",
-            playbook.name()
-        )));
+        return Err(CommandError::NotVisible(no_playbook(playbook.name())));
     }
     env.authorizer
         .admits(
@@ -39,6 +36,12 @@ pub fn may_request(env: &Env, inbound: &Inbound, playbook: &Playbook) -> Result<
                 playbook.name()
             ))
         })
+}
+
+/// What naming a playbook that does not exist here gets, whether it does not
+/// exist at all or is offered only to another customer.
+fn no_playbook(name: &str) -> String {
+    format!("There is no playbook `{name}` here; `/wk playbooks` lists what you may run.")
 }
 
 /// Resolves a component parameter: it exists, the person may see it, and
@@ -140,9 +143,7 @@ pub async fn ask(
 ) -> Result<Reply, CommandError> {
     let templates = env.manifest.templates();
     let Some(playbook) = env.playbooks.get(name) else {
-        return Err(CommandError::NotFound(format!(
-            "There is no playbook `{name}`; `/wk playbooks` lists what you may run here."
-        )));
+        return Err(CommandError::NotFound(no_playbook(name)));
     };
     may_request(env, inbound, &playbook)?;
     let check = component_check(env, inbound, &playbook);
@@ -332,10 +333,17 @@ impl Verb for ListRuns {
             match arg.as_deref() {
                 Some("mine") => filter.requested_by = Some(me),
                 Some(name) => {
-                    if call.env.playbooks.get(name).is_none() {
-                        return Err(CommandError::NotFound(format!(
-                            "There is no playbook `{name}`; write a playbook's name or mine."
-                        )));
+                    let missing = || {
+                        format!("There is no playbook `{name}`; write a playbook's name or mine.")
+                    };
+                    let Some(playbook) = call.env.playbooks.get(name) else {
+                        return Err(CommandError::NotFound(missing()));
+                    };
+                    // A customer does not learn of another customer's playbooks.
+                    if call.inbound.actor.external
+                        && !playbook.offered_to(call.inbound.place.tenant.as_ref())
+                    {
+                        return Err(CommandError::NotVisible(missing()));
                     }
                     filter.playbook = Some(name.to_string());
                 }

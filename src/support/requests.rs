@@ -856,10 +856,11 @@ pub async fn find(
         Some(id) => CommandError::NotFound(format!("There is no request {}.", request_label(id))),
         None => CommandError::NotFound("This thread is not a support request.".into()),
     })?;
-    // A customer's channel only ever shows its own requests.
+    // A customer's channel only ever shows its own requests: another
+    // customer's reads exactly like one that does not exist.
     if place.tenant.as_ref().is_some_and(|t| t != &request.tenant) {
-        return Err(CommandError::NotFound(format!(
-            "There is no request {} here.",
+        return Err(CommandError::NotVisible(format!(
+            "There is no request {}.",
             request_label(request.id)
         )));
     }

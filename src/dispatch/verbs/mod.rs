@@ -36,7 +36,7 @@ pub fn required_templates(verb: &str) -> &'static [&'static str] {
         "postmortem" => &["opening", "existing"],
         "postmortems" => &["list"],
         "status" => &["component", "summary", "not_found"],
-        "changes" => &["list"],
+        "changes" => &["list", "not_found"],
         "playbooks" | "runs" | "approvals" => &["list"],
         "run" => &["requested", "form"],
         "oncall" => crate::oncall::TEMPLATES,
