@@ -1,0 +1,159 @@
+//! Scale: a deterministic month of operations on the virtual clock — customer
+//! channels in six tiers across time zones, three rotations with overrides,
+//! requests with every fate, Alertmanager storms, hand-offs across the US and
+//! EU clock changes — played through the HTTP router and checked against an
+//! independent oracle (`support/month_sim.rs`): every first-response target
+//! and SLA breach, every page (level, time, who) of every request and
+//! incident, every hand-off (time, who), each Slack post once. Then the same
+//! run's escalations on three replicas sharing PostgreSQL, one replica killed
+//! abruptly every five virtual minutes and replaced: every timer fires once.
+//!
+//! CI runs the short forms. The full form (500 channels, 20,000 requests,
+//! March 2026; then its escalations on three replicas):
+//!
+//! ```sh
+//! WATCHKEEPER_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres \
+//!   cargo test --release --test scale_month -- --ignored --nocapture
+//! ```
+//! `SCALE_CUSTOMERS`, `SCALE_REQUESTS`, `SCALE_DAYS`, `SCALE_STORMS` and
+//! `SCALE_SEED` change the full form's size.
+
+mod support;
+
+use chrono::Duration;
+use std::sync::Arc;
+use std::time::Instant;
+use support::month_sim::{
+    Cluster, KillSwitch, Scale, Scenario, create_overrides, describe, judge, peak_mib, play,
+    sim_start,
+};
+use support::{Db, TestApp};
+
+/// Plays `scale` on one replica over `db`; returns the oracle's verdict report.
+async fn month_on_one_replica(db: Db, scale: Scale) -> Option<(usize, String)> {
+    let scenario = Scenario::generate(scale);
+    let began = Instant::now();
+    let app = TestApp::spawn_virtual_with(db, sim_start(), &scenario.config(), None).await?;
+    create_overrides(&app).await;
+    let mut cluster = Cluster::single(app);
+    let acts = scenario.acts(false);
+    let played = play(&scenario, &mut cluster, &acts).await;
+    let wall = began.elapsed();
+    let app = &cluster.replicas[0].0;
+    let verdict = judge(&scenario, app, false, Duration::zero(), &played).await;
+    let report = format!(
+        "one replica on {db:?}: {}\n  {} actions, {} Slack messages, wall time {:.1} s, peak memory (VmHWM) {:.0} MiB\n{}",
+        describe(&scenario),
+        acts.len(),
+        app.slack.messages().len(),
+        wall.as_secs_f64(),
+        peak_mib(),
+        verdict.report()
+    );
+    println!("{report}");
+    let bad = verdict.mismatched();
+    cluster.stop().await;
+    Some((bad, report))
+}
+
+/// Plays `scale`'s escalations on three replicas sharing PostgreSQL, one
+/// killed every five virtual minutes.
+async fn escalations_on_three_replicas(scale: Scale) -> Option<(usize, String)> {
+    let scenario = Scenario::generate(scale);
+    let began = Instant::now();
+    let switch = Arc::new(KillSwitch::default());
+    let first = TestApp::spawn_virtual_with(
+        Db::Postgres,
+        sim_start(),
+        &scenario.config(),
+        Some(switch.clone()),
+    )
+    .await?;
+    create_overrides(&first).await;
+    let mut cluster = Cluster::three(first, switch, Duration::minutes(5), scale.seed ^ 0xdead).await;
+    let acts = scenario.acts(true);
+    let played = play(&scenario, &mut cluster, &acts).await;
+    let wall = began.elapsed();
+    let kills = cluster.kills;
+    let app = &cluster.replicas[0].0;
+    // A timer held by a killed replica fires when its lease (10 s) runs out.
+    let verdict = judge(&scenario, app, true, Duration::seconds(30), &played).await;
+    let report = format!(
+        "three replicas on PostgreSQL, {kills} killed and replaced: the escalations of {}\n  {} actions, {} Slack messages, wall time {:.1} s, peak memory (VmHWM) {:.0} MiB\n{}",
+        describe(&scenario),
+        acts.len(),
+        app.slack.messages().len(),
+        wall.as_secs_f64(),
+        peak_mib(),
+        verdict.report()
+    );
+    println!("{report}");
+    assert!(kills > 0, "no replica was killed");
+    let bad = verdict.mismatched();
+    cluster.stop().await;
+    Some((bad, report))
+}
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The CI form: 60 channels, 600 requests, nine days (the US clock change,
+/// holidays in four zones, overrides), three storms.
+const SHORT: Scale = Scale {
+    customers: 60,
+    requests: 600,
+    days: 9,
+    storms: 3,
+    seed: 2026,
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nine_days_at_sixty_customers_match_the_oracle() {
+    if let Some((bad, report)) = month_on_one_replica(Db::Sqlite, SHORT).await {
+        assert_eq!(bad, 0, "{report}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escalations_on_three_replicas_one_killed_every_five_minutes_fire_once() {
+    let scale = Scale {
+        customers: 30,
+        requests: 120,
+        days: 3,
+        storms: 2,
+        seed: 7,
+    };
+    if let Some((bad, report)) = escalations_on_three_replicas(scale).await {
+        assert_eq!(bad, 0, "{report}");
+    }
+}
+
+/// The full form: a month at 500 customers, then its escalations on three
+/// killed replicas.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "long: run with --release -- --ignored (see the file's header)"]
+async fn a_month_at_500_customers_matches_the_oracle_then_survives_killed_replicas() {
+    let scale = Scale {
+        customers: env_or("SCALE_CUSTOMERS", 500) as usize,
+        requests: env_or("SCALE_REQUESTS", 20_000) as usize,
+        days: env_or("SCALE_DAYS", 31) as i64,
+        storms: env_or("SCALE_STORMS", 12) as usize,
+        seed: env_or("SCALE_SEED", 2026),
+    };
+    let mut failures = Vec::new();
+    if let Some((bad, report)) = month_on_one_replica(Db::Sqlite, scale).await
+        && bad > 0
+    {
+        failures.push(report);
+    }
+    if let Some((bad, report)) = escalations_on_three_replicas(scale).await
+        && bad > 0
+    {
+        failures.push(report);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
