@@ -71,8 +71,7 @@ async fn escalations_on_three_replicas(scale: Scale, every: Duration) -> Option<
     )
     .await?;
     create_overrides(&first).await;
-    let mut cluster =
-        Cluster::three(first, switch, Duration::minutes(5), scale.seed ^ 0xdead).await;
+    let mut cluster = Cluster::three(first, switch, every, scale.seed ^ 0xdead).await;
     let acts = scenario.acts(true);
     let played = play(&scenario, &mut cluster, &acts).await;
     let wall = began.elapsed();
