@@ -57,6 +57,11 @@ const SQLITE: Files = &[
         "kube watch",
         include_str!("../../migrations/sqlite/0009_kube_watch.sql"),
     ),
+    (
+        10,
+        "request card ts",
+        include_str!("../../migrations/sqlite/0010_request_card_ts.sql"),
+    ),
 ];
 
 const POSTGRES: Files = &[
@@ -104,6 +109,11 @@ const POSTGRES: Files = &[
         9,
         "kube watch",
         include_str!("../../migrations/postgres/0009_kube_watch.sql"),
+    ),
+    (
+        10,
+        "request card ts",
+        include_str!("../../migrations/postgres/0010_request_card_ts.sql"),
     ),
 ];
 

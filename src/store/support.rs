@@ -98,6 +98,8 @@ pub struct Request {
     pub resolved_by: Option<UserId>,
     /// The customer's last message in it.
     pub last_customer_at: DateTime<Utc>,
+    /// Its card in the support channel, once Slack has posted it.
+    pub card_ts: Option<MessageTs>,
 }
 
 impl Request {
@@ -113,7 +115,7 @@ impl Request {
 
 const REQUEST_COLUMNS: &str = "id, tenant, channel, thread_ts, opened_by, opened_at, text, status, urgent, \
      claimed_by, first_response_at, first_response_by, first_response_due, resolution_due, \
-     breached_at, resolved_at, resolved_by, last_customer_at";
+     breached_at, resolved_at, resolved_by, last_customer_at, card_ts";
 
 fn time(row: &sqlx::any::AnyRow, column: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
     Ok(row.try_get::<Option<i64>, _>(column)?.map(from_millis))
@@ -143,7 +145,24 @@ fn request_from_row(row: &sqlx::any::AnyRow) -> Result<Request, sqlx::Error> {
         resolved_at: time(row, "resolved_at")?,
         resolved_by: user(row, "resolved_by")?,
         last_customer_at: from_millis(row.try_get("last_customer_at")?),
+        card_ts: row
+            .try_get::<Option<String>, _>("card_ts")?
+            .map(MessageTs::new),
     })
+}
+
+/// Records where the request's card was posted (the first answer wins).
+pub async fn set_card_ts(
+    conn: &mut AnyConnection,
+    id: i64,
+    ts: &MessageTs,
+) -> Result<bool, StoreError> {
+    let result = sqlx::query("UPDATE requests SET card_ts = $1 WHERE id = $2 AND card_ts IS NULL")
+        .bind(ts.as_str())
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(result.rows_affected() > 0)
 }
 
 /// Records a request for a thread; `None` when the thread already has one.

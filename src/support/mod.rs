@@ -220,6 +220,7 @@ pub fn handlers(dispatcher: Dispatcher) -> Vec<Arc<dyn TimerHandler>> {
     vec![
         Arc::new(sla::SlaTimer(shared.clone())),
         Arc::new(escalation::StepTimer(shared)),
+        Arc::new(requests::CardPosted),
     ]
 }
 

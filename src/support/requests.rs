@@ -21,10 +21,14 @@ use crate::chat::{
 };
 use crate::config::CustomerConfig;
 use crate::dispatch::{CommandError, Env, Listener};
+use crate::ids::MessageTs;
 use crate::ids::UserId;
 use crate::outbox::{MessageRef, SlackEffect, Target};
+use crate::scheduler::{HandlerError, TimerHandler};
+use crate::store::outbox::FollowUp;
 use crate::store::support::{self as db, EscalationStatus, NewRequest, Request, RequestStatus};
 use crate::store::timeline::{self, TimelineEntry, thread_subject};
+use crate::store::timers::Timer;
 use crate::work::Work;
 use futures::future::BoxFuture;
 use serde_json::json;
@@ -144,11 +148,59 @@ fn card_key(request: &Request) -> String {
     format!("request:{}:card", request.id)
 }
 
+/// The request's card: its ts once recorded, else the outbox row posting it
+/// (deleted by housekeeping after the retention period, so never relied on
+/// once the card is known).
+fn card_ref(request: &Request) -> MessageRef {
+    match &request.card_ts {
+        Some(ts) => MessageRef::Ts(ts.clone()),
+        None => MessageRef::Posted(card_key(request)),
+    }
+}
+
+/// The timer kind that records the card's ts once Slack has posted it.
+pub const CARD_POSTED: &str = "support.card_posted";
+
+/// Records the card's ts on the request when its post is delivered.
+pub(super) struct CardPosted;
+
+impl TimerHandler for CardPosted {
+    fn kind(&self) -> &'static str {
+        CARD_POSTED
+    }
+
+    fn fire<'a>(
+        &'a self,
+        timer: &'a Timer,
+        work: &'a mut Work,
+    ) -> BoxFuture<'a, Result<(), HandlerError>> {
+        Box::pin(async move {
+            let Some(id) = timer.payload["request"].as_i64() else {
+                return Err(HandlerError::Permanent(format!(
+                    "{}: unreadable payload",
+                    timer.key
+                )));
+            };
+            let ts = timer.payload["result"]["ts"].as_str();
+            match (timer.payload["outcome"].as_str(), ts) {
+                (Some("delivered"), Some(ts)) => {
+                    let tx = work.tx().await?;
+                    db::set_card_ts(tx.conn(), id, &MessageTs::from(ts)).await?;
+                }
+                (outcome, _) => {
+                    tracing::warn!(request = id, ?outcome, "the request card was not posted");
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
 /// The support channel, inside the request's card thread.
 pub(super) fn under_card(desk: &Desk<'_>, request: &Request) -> Target {
     Target::Channel {
         channel: support_config::support_channel(desk.config()),
-        thread: Some(MessageRef::Posted(card_key(request))),
+        thread: Some(card_ref(request)),
     }
 }
 
@@ -233,7 +285,7 @@ async fn refresh_card(
         &format!("request:{}:card:{}", request.id, now.timestamp_millis()),
         &SlackEffect::Update {
             channel: support_config::support_channel(desk.config()),
-            message: MessageRef::Posted(card_key(request)),
+            message: card_ref(&current),
             reply: card(desk, &current)?,
         },
     )
@@ -435,7 +487,7 @@ async fn open_or_join(
         },
     )
     .await?;
-    work.effect(
+    work.effect_then(
         &card_key(&request),
         &SlackEffect::Post {
             to: Target::Channel {
@@ -444,6 +496,10 @@ async fn open_or_join(
             },
             reply: card(desk, &request)?,
         },
+        Some(FollowUp {
+            kind: CARD_POSTED.into(),
+            payload: json!({ "request": request.id }),
+        }),
     )
     .await?;
     if support_config::is_urgent(&config.support.urgent_keywords, &text) {

@@ -12,6 +12,7 @@ pub mod interactions;
 pub mod mutate;
 pub mod private_pg;
 pub mod process;
+pub mod month_sim;
 pub mod slack_events;
 
 use fake_slack::FakeSlack;
