@@ -9,10 +9,10 @@ pub mod fake_github;
 pub mod fake_kube;
 pub mod fake_slack;
 pub mod interactions;
+pub mod month_sim;
 pub mod mutate;
 pub mod private_pg;
 pub mod process;
-pub mod month_sim;
 pub mod slack_events;
 
 use fake_slack::FakeSlack;
