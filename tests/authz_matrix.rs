@@ -340,6 +340,17 @@ fn cases(verb: &str, seed: &Seed) -> Vec<Case> {
                 Rule::Missing,
                 no_component("no-such-thing"),
             ),
+            // Near misses: the suggestions show only what the caller may see.
+            case(
+                &format!("{verb} acme-checkout-ap"),
+                Rule::Missing,
+                no_component("acme-checkout-ap"),
+            ),
+            case(
+                &format!("{verb} globex-portl"),
+                Rule::Missing,
+                no_component("globex-portl"),
+            ),
         ]
     };
     match verb {
@@ -499,11 +510,7 @@ fn leaks(text: &str, typed: &str, t: T) -> bool {
 fn listed(text: &str) -> BTreeSet<String> {
     text.lines()
         .filter_map(|l| l.split("`/wk ").nth(1))
-        .filter_map(|rest| {
-            rest.split(|c: char| c == ' ' || c == '`')
-                .next()
-                .map(str::to_string)
-        })
+        .filter_map(|rest| rest.split([' ', '`']).next().map(str::to_string))
         .collect()
 }
 
