@@ -11,6 +11,7 @@ pub mod fake_slack;
 pub mod interactions;
 pub mod mutate;
 pub mod slack_events;
+pub mod socket_server;
 
 use fake_slack::FakeSlack;
 use serde_json::Value;
