@@ -919,6 +919,29 @@ fn the_playbook_loader_names_the_file_and_line_of_every_problem() {
     );
 }
 
+/// Found by the long run: a playbook parameter's bad `pattern` was reported
+/// with `regex`'s drawing of the pattern, over several lines.
+#[test]
+fn a_bad_parameter_pattern_is_reported_in_one_line() {
+    use watchkeeper::playbooks::load::{Context, load_texts};
+    let config = watchkeeper::config::parse("w.yaml", &support::example_config()).unwrap();
+    let catalog = watchkeeper::catalog::load_texts(&catalog_texts())
+        .unwrap()
+        .catalog;
+    let cx = Context {
+        config: &config,
+        catalog: &catalog,
+    };
+    let text = std::fs::read_to_string(repo_path("playbooks/bump-chart.yaml"))
+        .unwrap()
+        .replace(r"(-[0-9A-Za-z.-]+)?'", r"(-[0-9A-Za-z.-]\ud800+)?'");
+    let errors = load_texts(&[("playbooks/bump-chart.yaml".into(), text)], &cx).unwrap_err();
+    assert_eq!(
+        errors[0].to_string(),
+        "playbooks/bump-chart.yaml:19: pattern is not a regular expression: hexadecimal literal is not a Unicode scalar value"
+    );
+}
+
 #[test]
 fn the_commands_manifest_loader_names_the_file_of_every_problem() {
     use watchkeeper::dispatch::Manifest;
