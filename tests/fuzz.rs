@@ -63,14 +63,34 @@ fn scaled(default: u32, divisor: u32) -> u32 {
     }
 }
 
-/// A refusal as users and operators read it: one sentence on one line, no
-/// Debug dump, no panic text.
-fn one_sentence(message: &str) -> Result<(), TestCaseError> {
+/// A refusal of a request: one line (it is logged and answered), no panic
+/// text. Values are quoted as sent, so anything may appear inside them.
+fn one_line(message: &str) -> Result<(), TestCaseError> {
     prop_assert!(!message.trim().is_empty(), "an empty error message");
     prop_assert!(
         !message.contains('\n'),
         "an error on several lines: {message:?}"
     );
+    prop_assert!(!message.contains("panicked"), "{message:?}");
+    Ok(())
+}
+
+/// A refusal of a request, as answered and logged: one line, and short even
+/// when the value it quotes is long.
+fn request_refusal(message: &str) -> Result<(), TestCaseError> {
+    one_line(message)?;
+    prop_assert!(
+        message.chars().count() <= 400,
+        "a refusal of {} characters",
+        message.chars().count()
+    );
+    Ok(())
+}
+
+/// A refusal as operators read it: one sentence on one line, no Debug dump,
+/// no panic text.
+fn one_sentence(message: &str) -> Result<(), TestCaseError> {
+    one_line(message)?;
     for dump in [
         "panicked",
         "backtrace",
@@ -292,7 +312,7 @@ fn events_seeds() -> Vec<Value> {
 
 fn check_payload<T>(result: Result<T, payload::PayloadError>) -> Result<(), TestCaseError> {
     if let Err(err) = result {
-        one_sentence(&err.to_string())?;
+        request_refusal(&err.to_string())?;
     }
     Ok(())
 }
@@ -642,7 +662,7 @@ fn the_alertmanager_parser_reads_or_refuses_every_mangled_delivery() {
                 m.json_bytes(&seeds[seed]),
             ] {
                 if let Err(err) = parse(&body, &config) {
-                    one_sentence(&err.to_string())?;
+                    request_refusal(&err.to_string())?;
                 }
             }
             Ok(())
@@ -703,7 +723,7 @@ fn the_github_webhook_accepts_only_its_signature_and_reads_or_refuses_every_body
                 event.clone()
             };
             if let Err(err) = parse_event(&name, &mutated) {
-                one_sentence(&err.to_string())?;
+                request_refusal(&err.to_string())?;
             }
             Ok(())
         },
@@ -820,11 +840,26 @@ fn watchkeeper_check_reports_every_mutated_configuration_in_a_sentence() {
                 alertmanager_token: None,
             };
             if let Err(err) = watchkeeper::app::check(&settings) {
+                // One problem per line (a heading first when there are several):
+                // configuration problems name the configuration, catalog and
+                // playbook problems their own file, each with its line.
                 let message = err.to_string();
-                // Configuration problems name the configuration; catalog, playbook
-                // and commands problems name their own file.
-                one_sentence(&message)?;
-                prop_assert!(message.contains(':'), "no place in {message}");
+                let mut lines = message.lines();
+                if message.contains('\n') {
+                    let heading = lines.next().unwrap_or_default();
+                    prop_assert!(heading.ends_with(':'), "{message}");
+                }
+                for line in lines {
+                    one_sentence(line)?;
+                    let place = line.split(": ").next().unwrap_or_default();
+                    prop_assert!(
+                        place
+                            .rsplit(':')
+                            .next()
+                            .is_some_and(|n| n.parse::<usize>().is_ok()),
+                        "no file:line in {line}"
+                    );
+                }
             }
             Ok(())
         },

@@ -442,6 +442,8 @@ async fn an_override_at_the_edge_of_the_calendar_is_refused_in_a_sentence() {
     for text in [
         "oncall override <@U0BEN> 262142-12-31 23:59 8h",
         "oncall override <@U0BEN> 262142-12-31T23:59 8h",
+        "oncall override <@U0BEN> +262142-12-31 23:59 8h",
+        "oncall override <@U0BEN> +262142-12-31T23:59 8h",
         "oncall override <@U0BEN> tomorrow 18:00 262142-12-31 23:59",
         "oncall override <@U0BEN> now 9999999999999999s",
         "oncall override <@U0BEN> -262143-01-01 00:00 1h",
