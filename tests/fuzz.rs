@@ -63,14 +63,34 @@ fn scaled(default: u32, divisor: u32) -> u32 {
     }
 }
 
-/// A refusal as users and operators read it: one sentence on one line, no
-/// Debug dump, no panic text.
-fn one_sentence(message: &str) -> Result<(), TestCaseError> {
+/// A refusal of a request: one line (it is logged and answered), no panic
+/// text. Values are quoted as sent, so anything may appear inside them.
+fn one_line(message: &str) -> Result<(), TestCaseError> {
     prop_assert!(!message.trim().is_empty(), "an empty error message");
     prop_assert!(
         !message.contains('\n'),
         "an error on several lines: {message:?}"
     );
+    prop_assert!(!message.contains("panicked"), "{message:?}");
+    Ok(())
+}
+
+/// A refusal of a request, as answered and logged: one line, and short even
+/// when the value it quotes is long.
+fn request_refusal(message: &str) -> Result<(), TestCaseError> {
+    one_line(message)?;
+    prop_assert!(
+        message.chars().count() <= 400,
+        "a refusal of {} characters",
+        message.chars().count()
+    );
+    Ok(())
+}
+
+/// A refusal as operators read it: one sentence on one line, no Debug dump,
+/// no panic text.
+fn one_sentence(message: &str) -> Result<(), TestCaseError> {
+    one_line(message)?;
     for dump in [
         "panicked",
         "backtrace",
@@ -216,14 +236,15 @@ fn the_signature_check_accepts_only_the_exact_signed_request_within_the_window()
                     hex.eq_ignore_ascii_case(&independent_signature(SECRET, &signed_ts, &body)[3..])
                 });
             let fresh = (i128::from(now.saturating_add(skew)) - i128::from(now)).abs() <= 300;
-            if result.is_ok() {
-                prop_assert!(
+            match result {
+                Ok(()) => prop_assert!(
                     exact && fresh,
                     "accepted a forged or stale request: {forgery:?} skew {skew}"
-                );
-            } else {
-                prop_assert!(!(exact && fresh), "refused a genuine request: {result:?}");
-                one_sentence(&result.unwrap_err().to_string())?;
+                ),
+                Err(err) => {
+                    prop_assert!(!(exact && fresh), "refused a genuine request: {err:?}");
+                    one_sentence(&err.to_string())?;
+                }
             }
             Ok(())
         },
@@ -291,7 +312,7 @@ fn events_seeds() -> Vec<Value> {
 
 fn check_payload<T>(result: Result<T, payload::PayloadError>) -> Result<(), TestCaseError> {
     if let Err(err) = result {
-        one_sentence(&err.to_string())?;
+        request_refusal(&err.to_string())?;
     }
     Ok(())
 }
@@ -641,7 +662,7 @@ fn the_alertmanager_parser_reads_or_refuses_every_mangled_delivery() {
                 m.json_bytes(&seeds[seed]),
             ] {
                 if let Err(err) = parse(&body, &config) {
-                    one_sentence(&err.to_string())?;
+                    request_refusal(&err.to_string())?;
                 }
             }
             Ok(())
@@ -702,7 +723,7 @@ fn the_github_webhook_accepts_only_its_signature_and_reads_or_refuses_every_body
                 event.clone()
             };
             if let Err(err) = parse_event(&name, &mutated) {
-                one_sentence(&err.to_string())?;
+                request_refusal(&err.to_string())?;
             }
             Ok(())
         },
@@ -819,11 +840,26 @@ fn watchkeeper_check_reports_every_mutated_configuration_in_a_sentence() {
                 alertmanager_token: None,
             };
             if let Err(err) = watchkeeper::app::check(&settings) {
+                // One problem per line (a heading first when there are several):
+                // configuration problems name the configuration, catalog and
+                // playbook problems their own file, each with its line.
                 let message = err.to_string();
-                // Configuration problems name the configuration; catalog, playbook
-                // and commands problems name their own file.
-                one_sentence(&message)?;
-                prop_assert!(message.contains(':'), "no place in {message}");
+                let mut lines = message.lines();
+                if message.contains('\n') {
+                    let heading = lines.next().unwrap_or_default();
+                    prop_assert!(heading.ends_with(':'), "{message}");
+                }
+                for line in lines {
+                    one_sentence(line)?;
+                    let place = line.split(": ").next().unwrap_or_default();
+                    prop_assert!(
+                        place
+                            .rsplit(':')
+                            .next()
+                            .is_some_and(|n| n.parse::<usize>().is_ok()),
+                        "no file:line in {line}"
+                    );
+                }
             }
             Ok(())
         },
@@ -915,6 +951,29 @@ fn the_playbook_loader_names_the_file_and_line_of_every_problem() {
             }
             Ok(())
         },
+    );
+}
+
+/// Found by the long run: a playbook parameter's bad `pattern` was reported
+/// with `regex`'s drawing of the pattern, over several lines.
+#[test]
+fn a_bad_parameter_pattern_is_reported_in_one_line() {
+    use watchkeeper::playbooks::load::{Context, load_texts};
+    let config = watchkeeper::config::parse("w.yaml", &support::example_config()).unwrap();
+    let catalog = watchkeeper::catalog::load_texts(&catalog_texts())
+        .unwrap()
+        .catalog;
+    let cx = Context {
+        config: &config,
+        catalog: &catalog,
+    };
+    let text = std::fs::read_to_string(repo_path("playbooks/bump-chart.yaml"))
+        .unwrap()
+        .replace(r"(-[0-9A-Za-z.-]+)?'", r"(-[0-9A-Za-z.-]\ud800+)?'");
+    let errors = load_texts(&[("playbooks/bump-chart.yaml".into(), text)], &cx).unwrap_err();
+    assert_eq!(
+        errors[0].to_string(),
+        "playbooks/bump-chart.yaml:19: pattern is not a regular expression: hexadecimal literal is not a Unicode scalar value"
     );
 }
 

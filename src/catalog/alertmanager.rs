@@ -134,10 +134,8 @@ fn fingerprint_of(labels: &BTreeMap<String, String>) -> String {
 
 /// Reads one webhook body.
 pub fn parse(body: &[u8], config: &AlertmanagerConfig) -> Result<Delivery, AlertmanagerError> {
-    let payload: Payload = serde_json::from_slice(body).map_err(|e| {
-        // serde quotes the offending value as sent: keep the message on one line.
-        AlertmanagerError::Payload(e.to_string().replace(char::is_control, " "))
-    })?;
+    let payload: Payload = serde_json::from_slice(body)
+        .map_err(|e| AlertmanagerError::Payload(crate::chat::slack::payload::reason_of(&e)))?;
     if payload.version != "4" {
         return Err(AlertmanagerError::Version(payload.version));
     }

@@ -30,6 +30,8 @@ impl CatalogError {
 
 impl fmt::Display for CatalogError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: {}", self.file.display(), self.line, self.message)
+        // One line even when the message quotes a value that spans several.
+        let message = self.message.replace(['\n', '\r'], " ");
+        write!(f, "{}:{}: {message}", self.file.display(), self.line)
     }
 }

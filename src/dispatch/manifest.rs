@@ -114,7 +114,7 @@ pub struct Manifest {
 
 /// Why the manifest could not be loaded.
 #[derive(Debug, thiserror::Error)]
-#[error("{file}: {message}")]
+#[error("{file}: {}", .message.replace(['\n', '\r'], " "))]
 pub struct ManifestError {
     /// The file at fault.
     pub file: String,

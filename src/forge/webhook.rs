@@ -129,10 +129,8 @@ struct PullPayload {
 }
 
 fn read<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, WebhookError> {
-    // serde quotes the offending value as sent: control characters would
-    // break the one-line message (and the log line).
     serde_json::from_slice(body)
-        .map_err(|e| WebhookError::Payload(e.to_string().replace(char::is_control, " ")))
+        .map_err(|e| WebhookError::Payload(crate::chat::slack::payload::reason_of(&e)))
 }
 
 /// Reads a verified delivery of event `event` (the `X-GitHub-Event` header).

@@ -33,7 +33,9 @@ pub struct PlaybookError {
 
 impl fmt::Display for PlaybookError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: {}", self.file, self.line, self.message)
+        // One line even when the message quotes a value that spans several.
+        let message = self.message.replace(['\n', '\r'], " ");
+        write!(f, "{}:{}: {message}", self.file, self.line)
     }
 }
 

@@ -121,10 +121,9 @@ impl ParamDef {
             Some(_) if spec.kind != ParamType::String => {
                 return Err("pattern applies only to string parameters".into());
             }
-            Some(text) => Some(
-                Regex::new(&format!("^(?:{text})$"))
-                    .map_err(|e| format!("pattern is not a regular expression: {e}"))?,
-            ),
+            Some(text) => Some(Regex::new(&format!("^(?:{text})$")).map_err(|e| {
+                format!("pattern is not a regular expression: {}", regex_reason(&e))
+            })?),
             None => None,
         };
         let min = spec
@@ -315,6 +314,17 @@ pub fn parse_all(
     } else {
         Err(ParamProblems { problems, missing })
     }
+}
+
+/// A regex error in one line: `regex` draws the pattern with a caret under the
+/// fault over several lines; the reason is the `error:` line.
+fn regex_reason(e: &regex::Error) -> String {
+    let text = e.to_string();
+    text.lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("error: "))
+        .map(str::to_string)
+        .unwrap_or_else(|| text.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
 #[cfg(test)]

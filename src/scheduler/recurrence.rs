@@ -90,7 +90,18 @@ impl Recurrence {
                 weekday_names(weekday).map_err(error)?
             )
         };
-        let schedule = cron::Schedule::from_str(&full).map_err(|e| error(e.to_string()))?;
+        let schedule = cron::Schedule::from_str(&full).map_err(|e| {
+            // `cron` draws the expression with a caret over several lines; the
+            // reason is the last one.
+            let text = e.to_string();
+            let reason = text.lines().rev().map(str::trim).find(|l| !l.is_empty());
+            error(
+                reason
+                    .unwrap_or("unreadable")
+                    .trim_end_matches('.')
+                    .to_string(),
+            )
+        })?;
         Ok(Self {
             expression: trimmed.to_string(),
             schedule,

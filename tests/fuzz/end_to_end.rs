@@ -442,6 +442,8 @@ async fn an_override_at_the_edge_of_the_calendar_is_refused_in_a_sentence() {
     for text in [
         "oncall override <@U0BEN> 262142-12-31 23:59 8h",
         "oncall override <@U0BEN> 262142-12-31T23:59 8h",
+        "oncall override <@U0BEN> +262142-12-31 23:59 8h",
+        "oncall override <@U0BEN> +262142-12-31T23:59 8h",
         "oncall override <@U0BEN> tomorrow 18:00 262142-12-31 23:59",
         "oncall override <@U0BEN> now 9999999999999999s",
         "oncall override <@U0BEN> -262143-01-01 00:00 1h",
@@ -453,5 +455,101 @@ async fn an_override_at_the_edge_of_the_calendar_is_refused_in_a_sentence() {
             "/wk {text}: {said}"
         );
     }
+    app.stop().await;
+}
+
+/// Mangled Socket Mode frames down a real WebSocket to the running client:
+/// every envelope that names itself is acknowledged, garbage is skipped, and
+/// the connection survives to acknowledge the genuine frame sent last.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mangled_socket_mode_frames_never_stop_the_client() {
+    use support::socket_server::fake_socket_server;
+    let seeds = json_seeds(&["real/slack/socket_mode"]);
+    let hello = support::fixture("real/slack/socket_mode/hello.json");
+    let mut frames = vec![hello];
+    let mut expected: Vec<String> = Vec::new();
+    let count = scaled(150, 40);
+    for seed in 0..u64::from(count) {
+        let mut m = Mutator::new(seed);
+        let base = m.pick(&seeds).clone();
+        let mut frame = if m.rng().random_bool(0.5) {
+            m.json(&base)
+        } else {
+            base
+        };
+        // A fresh id, so each acknowledgement can be told apart.
+        let id = format!("fuzz-{seed}");
+        if frame["envelope_id"].is_string() {
+            frame["envelope_id"] = Value::String(id.clone());
+        }
+        let kind = frame["type"].as_str().unwrap_or_default().to_string();
+        if kind == "disconnect" {
+            continue; // A genuine request to reconnect, not garbage.
+        }
+        let text = if m.rng().random_bool(0.3) {
+            String::from_utf8_lossy(&m.bytes(frame.to_string().as_bytes())).into_owned()
+        } else {
+            frame.to_string()
+        };
+        // What the client must acknowledge: an envelope with an id, whose
+        // type is not hello, as the frame actually sent reads.
+        if let Ok(sent) = serde_json::from_str::<Value>(&text)
+            && sent["envelope_id"].as_str() == Some(id.as_str())
+            && sent["type"].is_string()
+            && sent["type"] != "hello"
+            && sent["type"] != "disconnect"
+        {
+            expected.push(id);
+        }
+        if serde_json::from_str::<Value>(&text).is_ok_and(|v| v["type"] == "disconnect") {
+            continue;
+        }
+        frames.push(text);
+    }
+    let mut last: Value = serde_json::from_str(&support::fixture(
+        "real/slack/socket_mode/events_api_message.json",
+    ))
+    .unwrap();
+    last["envelope_id"] = Value::String("the-last-one".into());
+    frames.push(last.to_string());
+    expected.push("the-last-one".into());
+    assert!(
+        expected.len() * 3 > count as usize,
+        "most frames name an envelope"
+    );
+    let sent = frames.len();
+    let (url, mut acks) = fake_socket_server(frames).await;
+    let slack = support::fake_slack::FakeSlack::start(support::BOT_TOKEN).await;
+    slack.set_socket_url(&url);
+    let app = TestApp::spawn_with_slack(Db::Sqlite, slack, |settings| {
+        settings.app_token = Some("xapp-1-test".into());
+        settings.signing_secret = None;
+    })
+    .await
+    .unwrap();
+    let executions = Executions::new("e2e socket mode frames");
+    let mut seen = std::collections::BTreeSet::new();
+    let mut connections = 0;
+    while !seen.contains("the-last-one") {
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(20), acks.recv())
+            .await
+            .expect("the Socket Mode client keeps acknowledging")
+            .unwrap();
+        if frame.get("_connected").is_some() {
+            connections += 1;
+            continue;
+        }
+        if let Some(id) = frame["envelope_id"].as_str() {
+            seen.insert(id.to_string());
+        }
+    }
+    for _ in 0..sent {
+        executions.tick();
+    }
+    drop(executions);
+    assert_eq!(connections, 1, "the client reconnected: a frame broke it");
+    let missing: Vec<_> = expected.iter().filter(|id| !seen.contains(*id)).collect();
+    assert!(missing.is_empty(), "not acknowledged: {missing:?}");
+    assert_eq!(app.get("/healthz").await, (200, "ok\n".to_string()));
     app.stop().await;
 }

@@ -14,6 +14,7 @@ pub mod mutate;
 pub mod private_pg;
 pub mod process;
 pub mod slack_events;
+pub mod socket_server;
 
 use fake_slack::FakeSlack;
 use serde_json::Value;

@@ -19,9 +19,24 @@ pub enum PayloadError {
     Shape(String),
 }
 
+/// The longest reason given for a refused payload, in characters.
+const MAX_REASON: usize = 300;
+
+/// A parser's reason for refusing a payload, fit for a log line and a 400:
+/// serde quotes the offending value as sent, so control characters become
+/// spaces and a long value is cut.
+pub fn reason_of(err: &impl std::fmt::Display) -> String {
+    let text = err.to_string().replace(char::is_control, " ");
+    if text.chars().count() <= MAX_REASON {
+        return text;
+    }
+    let mut cut: String = text.chars().take(MAX_REASON).collect();
+    cut.push('…');
+    cut
+}
+
 fn shape<E: std::fmt::Display>(err: E) -> PayloadError {
-    // serde quotes the offending value as sent: keep the reason on one line.
-    PayloadError::Shape(err.to_string().replace(char::is_control, " "))
+    PayloadError::Shape(reason_of(&err))
 }
 
 /// A body posted to `/slack/events` (or an `events_api` Socket Mode payload).
