@@ -31,8 +31,8 @@ fn full() -> bool {
 fn drill_config(dir: &std::path::Path, timeout: &str) -> PathBuf {
     let text = example_config()
         .replace("  timeout: 10s ", &format!("  timeout: {timeout} "))
-        .replace("per_channel: 1/s", "per_channel: 20/s")
-        .replace("channel_burst: 3", "channel_burst: 20")
+        .replace("per_channel: 1/s", "per_channel: 100/s")
+        .replace("channel_burst: 3", "channel_burst: 100")
         .replace("# post_message: 300/min", "post_message: 6000/min")
         .replace("# tier3: 50/min", "tier3: 6000/min");
     assert!(text.contains(&format!("timeout: {timeout} ")));
@@ -275,7 +275,7 @@ async fn redelivered_events_make_one_request_and_one_answer() {
 async fn slack_api_failures_and_timeouts_deliver_each_message_once() {
     let db = TestDb::create(Db::Sqlite).await.unwrap();
     let slack = FakeSlack::start(BOT_TOKEN).await;
-    let rounds = if full() { 10 } else { 1 };
+    let rounds = if full() { 4 } else { 1 };
     // The first post hangs for 30 s (the post went through); the client gives
     // up after 1 s and finds it, long before Slack would have answered.
     let mut failures = vec![Failure::Slow(Duration::from_secs(30))];
@@ -331,10 +331,14 @@ async fn slack_api_failures_and_timeouts_deliver_each_message_once() {
         process.stderr_tail(40)
     );
     let hung_recorded = hung.at.elapsed();
+    // Failures hit whatever is sent next: one lane may meet several in a
+    // row and back off 2, 4, 8… s.
+    let patience = Duration::from_secs(if full() { 400 } else { 120 });
     assert!(
-        wait_until(Duration::from_secs(120), || settled(&db.url)).await,
-        "work left:\n{}",
-        process.stderr_tail(40)
+        wait_until(patience, || settled(&db.url)).await,
+        "work left:\n{}\n{}",
+        unfinished(&db.url).await,
+        process.stderr_tail(20)
     );
     assert_one_request_each(&db.url, &slack, &roots).await;
     let posts = assert_exactly_once(&db.url, &slack).await;
@@ -590,19 +594,21 @@ async fn sigkill_during_escalations_pages_each_level_once() {
         }
     }
     // Kills while the levels fire, until every escalation has ended.
-    let limit = Duration::from_secs(60 * (levels as u64) + 240);
-    let all_ended = format!("SELECT COUNT(*) FROM escalations WHERE status = 'exhausted'");
+    // Each escalation posts about seven messages; a kill costs a restart.
+    let limit = Duration::from_secs(60 * (levels as u64) + 240 + escalations as u64);
+    let all_ended = "SELECT COUNT(*) FROM escalations WHERE status = 'exhausted'";
     loop {
-        let ended =
-            settled(&db.url).await && count(&db.url, &all_ended).await == escalations as i64;
+        let ended = settled(&db.url).await && count(&db.url, all_ended).await == escalations as i64;
         if ended {
             break;
         }
-        assert!(
-            started.elapsed() < limit,
-            "escalations not finished after {limit:?}:\n{}",
-            process.stderr_tail(40)
-        );
+        if started.elapsed() > limit {
+            panic!(
+                "escalations not finished after {limit:?}:\n{}\n{}",
+                unfinished(&db.url).await,
+                process.stderr_tail(20)
+            );
+        }
         if killed < kills {
             tokio::time::sleep(Duration::from_millis(2000 + rng.below(6000) as u64)).await;
             killed += 1;
