@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+use support::fake_github::{Failure as GhFailure, FakeGitHub};
 use support::fake_slack::{Failure, FakeSlack};
 use support::private_pg::PrivatePg;
 use support::process::{ProcessSpec, SlackClient, WkProcess, free_port, wait_until};
@@ -30,8 +31,8 @@ fn full() -> bool {
 fn drill_config(dir: &std::path::Path, timeout: &str) -> PathBuf {
     let text = example_config()
         .replace("  timeout: 10s ", &format!("  timeout: {timeout} "))
-        .replace("per_channel: 1/s", "per_channel: 20/s")
-        .replace("channel_burst: 3", "channel_burst: 20")
+        .replace("per_channel: 1/s", "per_channel: 100/s")
+        .replace("channel_burst: 3", "channel_burst: 100")
         .replace("# post_message: 300/min", "post_message: 6000/min")
         .replace("# tier3: 50/min", "tier3: 6000/min");
     assert!(text.contains(&format!("timeout: {timeout} ")));
@@ -109,6 +110,27 @@ async fn settled(url: &str) -> bool {
     .fetch_one(&mut conn)
     .await;
     open.is_ok_and(|(n,)| n == 0)
+}
+
+/// What is unfinished, for failure messages: runs not succeeded, effects
+/// not delivered, timers not done.
+async fn unfinished(url: &str) -> String {
+    use sqlx::Row;
+    let mut conn = connect(url).await;
+    let mut out = String::new();
+    for sql in [
+        "SELECT id || ' ' || status || ' step ' || step FROM playbook_runs WHERE status <> 'succeeded'",
+        "SELECT idem_key || ' ' || status || ' attempts ' || attempts || ' ' || COALESCE(last_error, '') FROM outbox WHERE status <> 'delivered'",
+        "SELECT idem_key || ' ' || kind || ' ' || status || ' attempts ' || attempts FROM timers WHERE status NOT IN ('done', 'cancelled') AND queue = 'timers'",
+    ] {
+        if let Ok(rows) = sqlx::query(sql).fetch_all(&mut conn).await {
+            for row in rows.iter().take(20) {
+                out.push_str(&row.try_get::<String, _>(0).unwrap_or_default());
+                out.push('\n');
+            }
+        }
+    }
+    out
 }
 
 /// Nothing lost, nothing doubled: every effect was delivered, and each post
@@ -253,7 +275,7 @@ async fn redelivered_events_make_one_request_and_one_answer() {
 async fn slack_api_failures_and_timeouts_deliver_each_message_once() {
     let db = TestDb::create(Db::Sqlite).await.unwrap();
     let slack = FakeSlack::start(BOT_TOKEN).await;
-    let rounds = if full() { 10 } else { 1 };
+    let rounds = if full() { 4 } else { 1 };
     // The first post hangs for 30 s (the post went through); the client gives
     // up after 1 s and finds it, long before Slack would have answered.
     let mut failures = vec![Failure::Slow(Duration::from_secs(30))];
@@ -309,10 +331,14 @@ async fn slack_api_failures_and_timeouts_deliver_each_message_once() {
         process.stderr_tail(40)
     );
     let hung_recorded = hung.at.elapsed();
+    // Failures hit whatever is sent next: one lane may meet several in a
+    // row and back off 2, 4, 8… s.
+    let patience = Duration::from_secs(if full() { 400 } else { 120 });
     assert!(
-        wait_until(Duration::from_secs(120), || settled(&db.url)).await,
-        "work left:\n{}",
-        process.stderr_tail(40)
+        wait_until(patience, || settled(&db.url)).await,
+        "work left:\n{}\n{}",
+        unfinished(&db.url).await,
+        process.stderr_tail(20)
     );
     assert_one_request_each(&db.url, &slack, &roots).await;
     let posts = assert_exactly_once(&db.url, &slack).await;
@@ -568,19 +594,21 @@ async fn sigkill_during_escalations_pages_each_level_once() {
         }
     }
     // Kills while the levels fire, until every escalation has ended.
-    let limit = Duration::from_secs(60 * (levels as u64) + 240);
-    let all_ended = format!("SELECT COUNT(*) FROM escalations WHERE status = 'exhausted'");
+    // Each escalation posts about seven messages; a kill costs a restart.
+    let limit = Duration::from_secs(60 * (levels as u64) + 240 + escalations as u64);
+    let all_ended = "SELECT COUNT(*) FROM escalations WHERE status = 'exhausted'";
     loop {
-        let ended =
-            settled(&db.url).await && count(&db.url, &all_ended).await == escalations as i64;
+        let ended = settled(&db.url).await && count(&db.url, all_ended).await == escalations as i64;
         if ended {
             break;
         }
-        assert!(
-            started.elapsed() < limit,
-            "escalations not finished after {limit:?}:\n{}",
-            process.stderr_tail(40)
-        );
+        if started.elapsed() > limit {
+            panic!(
+                "escalations not finished after {limit:?}:\n{}\n{}",
+                unfinished(&db.url).await,
+                process.stderr_tail(20)
+            );
+        }
         if killed < kills {
             tokio::time::sleep(Duration::from_millis(2000 + rng.below(6000) as u64)).await;
             killed += 1;
@@ -667,13 +695,58 @@ fn git(dir: &std::path::Path, args: &[&str]) -> String {
 /// CI: 20 runs; full: 200.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_playbook_runs_commits_each_run_once() {
+    playbook_drill(false).await;
+}
+
+/// Drill 3: the same runs against GitHub (the fake), whose API fails in the
+/// middle of opening pull requests — the branch is created, then a contents
+/// update or the pull request itself answers 500/502 — while the process is
+/// also SIGKILLed: each run resumes, reuses its branch, and opens exactly
+/// one pull request. CI: 10 runs; full: 100.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn github_failing_mid_pull_request_opens_one_per_run() {
+    playbook_drill(true).await;
+}
+
+const PULLS: &str = "POST /repos/{owner}/{repo}/pulls";
+const CONTENTS: &str = "PUT /repos/{owner}/{repo}/contents/{*path}";
+
+async fn playbook_drill(on_github: bool) {
     let db = TestDb::create(Db::Sqlite).await.unwrap();
     let slack = FakeSlack::start(BOT_TOKEN).await;
     slack.set_usergroup("S0SRE", &["U0DANA", "U0EVA", "U0FRED", "U0GINA", "U0LEAD"]);
     slack.set_usergroup("S0ONCALL", &["U0ANNA", "U0BEN", "U0CHEN"]);
     slack.set_usergroup("S0SUPPORT", &["U0SAM", "U0TOM", "U0ANNA"]);
     let dir = tempfile::tempdir().unwrap();
-    let (runs, kills) = if full() { (200, 40) } else { (20, 6) };
+    let (runs, kills) = match (on_github, full()) {
+        (false, true) => (200, 40),
+        (false, false) => (20, 6),
+        (true, true) => (100, 10),
+        (true, false) => (10, 3),
+    };
+    let repo_name = "platform/gitops";
+    let helmrelease = "clusters/acme-prod/apps/checkout-api/helmrelease.yaml";
+    let github = if on_github {
+        let github = FakeGitHub::start(support::GITHUB_TOKEN).await;
+        github.create_repo(repo_name, "main");
+        github.put_file(
+            repo_name,
+            "main",
+            helmrelease,
+            &std::fs::read_to_string(support::repo_path(&format!(
+                "examples/gitops/{helmrelease}"
+            )))
+            .unwrap(),
+        );
+        // More failures are injected as runs are approved, so they spread
+        // over the runs (forge effects share one lane: a run's backoff holds
+        // the runs behind it).
+        github.fail(PULLS, [GhFailure::Status(500)]);
+        github.fail(CONTENTS, [GhFailure::Status(500)]);
+        Some(github)
+    } else {
+        None
+    };
     let extra = dir.path().join("extra");
     std::fs::create_dir_all(&extra).unwrap();
     let playbook = std::fs::read_to_string(support::repo_path("playbooks/bump-chart.yaml"))
@@ -681,6 +754,14 @@ async fn sigkill_during_playbook_runs_commits_each_run_once() {
         .replace("name: bump-chart", "name: bump-chart-drill")
         .replace("  approvals: 1", "  approvals: 2")
         .replace("  roles: [sre, oncall, customer]", "  roles: [sre, oncall]");
+    let playbook = if on_github {
+        playbook.replace(
+            "      repository: platform/gitops",
+            "      forge: github\n      repository: platform/gitops",
+        )
+    } else {
+        playbook
+    };
     std::fs::write(extra.join("drill.yaml"), playbook).unwrap();
     let config = drill_config(dir.path(), "10s");
     let text = std::fs::read_to_string(&config)
@@ -694,12 +775,21 @@ async fn sigkill_during_playbook_runs_commits_each_run_once() {
             &format!("from: {}", support::repo_path("examples/gitops").display()),
         );
     let forge = dir.path().join("forge");
+    let github_section = match &github {
+        Some(github) => format!("  github:\n    api_url: {}\n", github.api_url),
+        None => String::new(),
+    };
     std::fs::write(
         &config,
-        format!("{text}\nforges:\n  git:\n    path: {}\n", forge.display()),
+        format!(
+            "{text}\nforges:\n  git:\n    path: {}\n{github_section}",
+            forge.display()
+        ),
     )
     .unwrap();
-    let mut process = WkProcess::start(spec(&config, &db.url, &slack)).await;
+    let mut process_spec = spec(&config, &db.url, &slack);
+    process_spec.github_api_url = github.as_ref().map(|g| g.api_url.clone());
+    let mut process = WkProcess::start(process_spec).await;
     let client = SlackClient::default();
     let mut rng = SplitMix(0x5eed_9b00);
     let started = Instant::now();
@@ -707,7 +797,21 @@ async fn sigkill_during_playbook_runs_commits_each_run_once() {
     let response = format!("{}/drill", slack.response_base);
     // Each step of a run (request, approval 1, approval 2) may be followed by a kill.
     let chance = kills * 1000 / (runs * 3);
+    let mut injected = if on_github { 2 } else { 0 };
     for id in 1..=runs {
+        if let Some(github) = &github {
+            if id % 3 == 0 {
+                github.fail(
+                    PULLS,
+                    [GhFailure::Status(if id % 2 == 0 { 500 } else { 502 })],
+                );
+                injected += 1;
+            }
+            if id % 4 == 0 {
+                github.fail(CONTENTS, [GhFailure::Status(500)]);
+                injected += 1;
+            }
+        }
         let answer = client
             .command(
                 &process.base,
@@ -769,18 +873,73 @@ async fn sigkill_during_playbook_runs_commits_each_run_once() {
                 process.restart().await;
             }
         }
+        if on_github {
+            // One run at a time, so each meets only its own injected failures.
+            let done = format!(
+                "SELECT COUNT(*) FROM playbook_runs WHERE id = {id} AND status = 'succeeded'"
+            );
+            let finished = wait_until(Duration::from_secs(60), || async {
+                count(&db.url, &done).await == 1
+            })
+            .await;
+            assert!(
+                finished,
+                "run {id} unfinished:\n{}\n{}",
+                unfinished(&db.url).await,
+                process.stderr_tail(20)
+            );
+        }
     }
     let all_done = "SELECT COUNT(*) FROM playbook_runs WHERE status = 'succeeded'";
     let done = wait_until(Duration::from_secs(180), || async {
         settled(&db.url).await && count(&db.url, all_done).await == runs as i64
     })
     .await;
-    assert!(done, "runs left:\n{}", process.stderr_tail(40));
+    assert!(
+        done,
+        "runs left:\n{}\n{}",
+        unfinished(&db.url).await,
+        process.stderr_tail(20)
+    );
     let wall = started.elapsed();
     assert_eq!(
         count(&db.url, "SELECT COUNT(*) FROM playbook_runs").await,
         runs as i64
     );
+    let posts = assert_exactly_once(&db.url, &slack).await;
+    process.assert_no_panic();
+    if let Some(github) = &github {
+        assert_eq!(
+            github.pull_count(repo_name),
+            runs,
+            "one pull request per run"
+        );
+        let main = github.log(repo_name, "main").len();
+        for id in 1..=runs {
+            let branch = format!("watchkeeper/bump-checkout-api-{id}");
+            let log = github.log(repo_name, &branch);
+            assert_eq!(log.len(), main + 1, "one commit on {branch}: {log:?}");
+            assert_eq!(
+                log[0],
+                format!("Bump checkout-api to 2.{id}.0 (Watchkeeper run {id})")
+            );
+        }
+        assert_eq!(github.log(repo_name, "main").len(), main, "main untouched");
+        let links = count(
+            &db.url,
+            "SELECT COUNT(*) FROM outbox WHERE payload LIKE '%Pull request for run #%'",
+        )
+        .await;
+        eprintln!(
+            "FIGURES github-mid-pr: {runs} runs x 2 approvals, {} injected GitHub failures, {killed} SIGKILLs, {} starts, {} pulls calls, {} pull requests (one per run), {links} link posts, {posts} posts once each, {:.1} s",
+            injected,
+            process.starts,
+            github.count(PULLS),
+            github.pull_count(repo_name),
+            wall.as_secs_f64()
+        );
+        return;
+    }
     let repo = forge.join("platform/gitops");
     for id in 1..=runs {
         let branch = format!("watchkeeper/bump-checkout-api-{id}");
@@ -804,8 +963,6 @@ async fn sigkill_during_playbook_runs_commits_each_run_once() {
         !subjects.contains("(Watchkeeper run "),
         "main untouched: {subjects}"
     );
-    let posts = assert_exactly_once(&db.url, &slack).await;
-    process.assert_no_panic();
     eprintln!(
         "FIGURES sigkill-playbooks: {runs} runs x 2 approvals, {killed} SIGKILLs, {} starts, {runs} branches with one commit each, main has {} commit(s), {posts} posts once each, {:.1} s",
         process.starts,
