@@ -538,6 +538,9 @@ pub struct ExpectedRequest {
     pub pages: Vec<Page>,
 }
 
+/// A hand-off: when, outgoing, incoming.
+pub type Handoff = (DateTime<Utc>, String, String);
+
 /// A staff action the driver performs, at its time.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Act {
@@ -607,7 +610,7 @@ impl Scenario {
     }
 
     /// Every hand-off moment in the run, per rotation: (when, outgoing, incoming).
-    pub fn expect_handoffs(&self) -> BTreeMap<&'static str, Vec<(DateTime<Utc>, String, String)>> {
+    pub fn expect_handoffs(&self) -> BTreeMap<&'static str, Vec<Handoff>> {
         let mut all = BTreeMap::new();
         let end = self.end();
         for rotation in &ROTATIONS {
