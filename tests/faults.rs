@@ -957,14 +957,30 @@ async fn playbook_drill(on_github: bool) {
             "run {id} committed its change"
         );
     }
+    // A git-forge pull request is its branch plus one record on main.
+    let records = git(&repo, &["ls-tree", "--name-only", "main", "pulls/"]);
+    assert_eq!(
+        records.lines().count(),
+        runs,
+        "one pull request record per run: {records}"
+    );
     let main_log = git(&repo, &["rev-list", "--count", "main"]);
-    let subjects = git(&repo, &["log", "main", "--format=%s"]);
-    assert!(
-        !subjects.contains("(Watchkeeper run "),
-        "main untouched: {subjects}"
+    assert_eq!(
+        main_log.trim(),
+        (runs + 2).to_string(),
+        "main: the seed, then one record commit per run"
+    );
+    let seeded = std::fs::read_to_string(support::repo_path(&format!(
+        "examples/gitops/{helmrelease}"
+    )))
+    .unwrap();
+    assert_eq!(
+        git(&repo, &["show", &format!("main:{helmrelease}")]),
+        seeded,
+        "main's manifests untouched"
     );
     eprintln!(
-        "FIGURES sigkill-playbooks: {runs} runs x 2 approvals, {killed} SIGKILLs, {} starts, {runs} branches with one commit each, main has {} commit(s), {posts} posts once each, {:.1} s",
+        "FIGURES sigkill-playbooks: {runs} runs x 2 approvals, {killed} SIGKILLs, {} starts, {runs} branches with one commit each, {runs} pull request records, main has {} commit(s), {posts} posts once each, {:.1} s",
         process.starts,
         main_log.trim(),
         wall.as_secs_f64()
