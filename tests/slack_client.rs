@@ -79,6 +79,22 @@ async fn replies_reach_slack_with_their_blocks() {
         slack.calls_to("chat.postMessage")[1].body["channel"],
         "D0ANNA"
     );
+    // The DM channel is remembered: a second page asks Slack for it no more.
+    assert!(chat.knows_dm(&UserId::from("U0ANNA")));
+    chat.send(Outgoing {
+        key: None,
+        to: Destination::Direct {
+            user: UserId::from("U0ANNA"),
+        },
+        reply: Reply::text("You are paged again"),
+    })
+    .await
+    .unwrap();
+    assert_eq!(slack.calls_to("conversations.open").len(), 1);
+    assert_eq!(
+        slack.calls_to("chat.postMessage")[2].body["channel"],
+        "D0ANNA"
+    );
 
     chat.send(Outgoing {
         key: None,

@@ -231,6 +231,12 @@ pub trait Chat: Send + Sync {
         key: &'a str,
         since: DateTime<Utc>,
     ) -> BoxFuture<'a, Result<Option<Posted>, ChatError>>;
+
+    /// Whether a DM to `user` can be sent without asking Slack for the DM
+    /// channel first (`conversations.open`), so no permit is needed for it.
+    fn knows_dm(&self, _user: &UserId) -> bool {
+        false
+    }
 }
 
 /// The `block_id` a post with idempotency key `key` carries in its first block.

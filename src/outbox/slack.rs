@@ -254,6 +254,9 @@ impl SlackSink {
             Destination::Ephemeral { channel, .. } => {
                 self.permit("chat.postEphemeral", Some(channel))
             }
+            Destination::Direct { user } if self.chat.knows_dm(user) => {
+                self.permit("chat.postMessage", None)
+            }
             Destination::Direct { .. } => self
                 .permit("conversations.open", None)
                 .and_then(|()| self.permit("chat.postMessage", None)),

@@ -12,9 +12,9 @@ use serde::Deserialize;
 use serde_json::Value;
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Slack's own Web API base URL.
@@ -65,6 +65,10 @@ pub struct SlackWebChat {
     client: Arc<SlackHyperClient>,
     token: SlackApiToken,
     timeout: Duration,
+    /// Each person's DM channel with the bot, once Slack has named it: a DM
+    /// channel never changes, so `conversations.open` (Tier 3, 50/min) is
+    /// called once per person and process, not once per page.
+    dms: Arc<Mutex<HashMap<UserId, ChannelId>>>,
 }
 
 /// Why the client could not be built.
@@ -88,6 +92,7 @@ impl SlackWebChat {
             client: Arc::new(SlackClient::new(connector)),
             token: SlackApiToken::new(SlackApiTokenValue::new(bot_token.to_string())),
             timeout: DEFAULT_TIMEOUT,
+            dms: Arc::default(),
         })
     }
 
@@ -225,12 +230,29 @@ impl SlackWebChat {
     }
 
     /// The DM channel with a person (`conversations.open`, idempotent on Slack's side).
+    /// Remembered per person after the first call.
     async fn open_dm(&self, user: &UserId) -> Result<ChannelId, ChatError> {
+        if let Some(known) = self.known_dm(user) {
+            return Ok(known);
+        }
         let session = self.client.open_session(&self.token);
         let open = SlackApiConversationsOpenRequest::new()
             .with_users(vec![SlackUserId::new(user.to_string())]);
         let opened = session.conversations_open(&open).await.map_err(classify)?;
-        Ok(ChannelId::new(opened.channel.id.to_string()))
+        let channel = ChannelId::new(opened.channel.id.to_string());
+        self.dms
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(user.clone(), channel.clone());
+        Ok(channel)
+    }
+
+    fn known_dm(&self, user: &UserId) -> Option<ChannelId> {
+        self.dms
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(user)
+            .cloned()
     }
 
     async fn add_reaction(
@@ -345,6 +367,10 @@ struct HistoryCursor {
 impl Chat for SlackWebChat {
     fn send(&self, message: Outgoing) -> BoxFuture<'_, Result<Posted, ChatError>> {
         Box::pin(self.bounded(self.deliver(message)))
+    }
+
+    fn knows_dm(&self, user: &UserId) -> bool {
+        self.known_dm(user).is_some()
     }
 
     fn react<'a>(
