@@ -62,6 +62,11 @@ const SQLITE: Files = &[
         "request card ts",
         include_str!("../../migrations/sqlite/0010_request_card_ts.sql"),
     ),
+    (
+        11,
+        "outbox open lanes",
+        include_str!("../../migrations/sqlite/0011_outbox_open_lanes.sql"),
+    ),
 ];
 
 const POSTGRES: Files = &[
@@ -114,6 +119,11 @@ const POSTGRES: Files = &[
         10,
         "request card ts",
         include_str!("../../migrations/postgres/0010_request_card_ts.sql"),
+    ),
+    (
+        11,
+        "outbox open lanes",
+        include_str!("../../migrations/postgres/0011_outbox_open_lanes.sql"),
     ),
 ];
 

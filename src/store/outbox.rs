@@ -127,6 +127,9 @@ impl Store {
         if self.next_outbox_due().await?.is_none_or(|at| at > now) {
             return Ok(Vec::new());
         }
+        // `p.status IN ('pending', 'sending')` is written exactly as the
+        // partial index `outbox_open_lane` (migration 0011) is, so SQLite
+        // uses it to find each lane's head.
         let sql = format!(
             "UPDATE outbox SET \
                in_doubt = CASE WHEN status = 'sending' THEN 1 ELSE in_doubt END, \
