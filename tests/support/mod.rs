@@ -342,21 +342,13 @@ impl TestApp {
 
     /// Runs `/wk <text>` as `user` of `team` in `channel`; returns Slack's JSON reply.
     pub async fn command(&self, user: &str, team: &str, channel: &str, text: &str) -> Value {
-        let body = serde_urlencoded::to_string([
-            ("token", "legacy"),
-            ("team_id", team),
-            ("team_domain", "example"),
-            ("channel_id", channel),
-            ("channel_name", "support"),
-            ("user_id", user),
-            ("user_name", "someone"),
-            ("command", "/wk"),
-            ("text", text),
-            ("api_app_id", "A0WATCH"),
-            ("response_url", &format!("{}/cmd", self.slack.response_base)),
-            ("trigger_id", "1.2.3"),
-        ])
-        .unwrap();
+        let body = slack_events::command_form(
+            user,
+            team,
+            channel,
+            text,
+            &format!("{}/cmd", self.slack.response_base),
+        );
         let response = self
             .post_signed(
                 "/slack/commands",

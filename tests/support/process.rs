@@ -312,21 +312,7 @@ impl SlackClient {
         text: &str,
         response_url: &str,
     ) -> Answer {
-        let body = serde_urlencoded::to_string([
-            ("token", "legacy"),
-            ("team_id", team),
-            ("team_domain", "example"),
-            ("channel_id", channel),
-            ("channel_name", "support"),
-            ("user_id", user),
-            ("user_name", "someone"),
-            ("command", "/wk"),
-            ("text", text),
-            ("api_app_id", "A0WATCH"),
-            ("response_url", response_url),
-            ("trigger_id", "1.2.3"),
-        ])
-        .unwrap();
+        let body = super::slack_events::command_form(user, team, channel, text, response_url);
         self.post(
             base,
             "/slack/commands",

@@ -6,6 +6,32 @@
 use super::{TestApp, fixture};
 use serde_json::{Value, json};
 
+/// The form Slack posts to `/slack/commands` for `/wk <text>` typed by `user`
+/// of workspace `team` in `channel`, answering later at `response_url`.
+pub fn command_form(
+    user: &str,
+    team: &str,
+    channel: &str,
+    text: &str,
+    response_url: &str,
+) -> String {
+    serde_urlencoded::to_string([
+        ("token", "legacy"),
+        ("team_id", team),
+        ("team_domain", "example"),
+        ("channel_id", channel),
+        ("channel_name", "support"),
+        ("user_id", user),
+        ("user_name", "someone"),
+        ("command", "/wk"),
+        ("text", text),
+        ("api_app_id", "A0WATCH"),
+        ("response_url", response_url),
+        ("trigger_id", "1.2.3"),
+    ])
+    .unwrap()
+}
+
 fn unique_event_id() -> String {
     format!("Ev{:012X}", rand::random::<u64>() & 0xFFFF_FFFF_FFFF)
 }
