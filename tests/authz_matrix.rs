@@ -824,7 +824,7 @@ async fn clicks(app: &TestApp, tally: &mut Tally) -> usize {
         for person in order {
             for place in PLACES {
                 let channel = place.channel(person);
-                let before = told(app, person.user).len();
+                let before = app.told(person.user).len();
                 app.press(
                     person.user,
                     person.team,
@@ -834,7 +834,7 @@ async fn clicks(app: &TestApp, tally: &mut Tally) -> usize {
                     &button.value,
                 )
                 .await;
-                let replies = told(app, person.user);
+                let replies = app.told(person.user);
                 let text = replies.get(before).cloned().unwrap_or_default();
                 checked += 1;
                 let allowed = (button.may)(person);
@@ -893,16 +893,6 @@ fn buttons_of(blocks: &Value) -> Vec<(String, String)> {
                 e["value"].as_str()?.to_string(),
             ))
         })
-        .collect()
-}
-
-/// What the person who clicked was told (the click's response URL), in order.
-fn told(app: &TestApp, user: &str) -> Vec<String> {
-    app.slack
-        .calls_to("response_url")
-        .into_iter()
-        .filter(|c| c.body["_response_id"] == format!("click-{user}"))
-        .map(|c| c.body["text"].as_str().unwrap_or_default().to_string())
         .collect()
 }
 

@@ -28,14 +28,7 @@ fn alert(service: &str, severity: &str, status: &str) -> String {
 }
 
 async fn deliver(app: &TestApp, body: String) -> (u16, Value) {
-    let response = app
-        .http
-        .post(format!("{}/webhooks/alertmanager", app.base))
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let response = app.alertmanager(body).await;
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
 }

@@ -866,18 +866,45 @@ fn watchkeeper_check_reports_every_mutated_configuration_in_a_sentence() {
     );
 }
 
-fn catalog_texts() -> Vec<(PathBuf, String)> {
-    let mut out = Vec::new();
-    for dir in ["catalog", "catalog/backstage"] {
-        for entry in std::fs::read_dir(repo_path(dir)).unwrap().flatten() {
-            let path = entry.path();
-            if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-                out.push((path.clone(), std::fs::read_to_string(&path).unwrap()));
-            }
-        }
-    }
+/// The YAML files of a folder of the repository, by path, sorted.
+fn repo_yaml(dir: &str) -> Vec<(PathBuf, String)> {
+    let mut out: Vec<(PathBuf, String)> = std::fs::read_dir(repo_path(dir))
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).unwrap();
+            (path, text)
+        })
+        .collect();
     out.sort();
     out
+}
+
+/// The YAML files of `dir`, each named by `name` of its file name.
+fn repo_yaml_named(dir: &str, name: impl Fn(&str) -> String) -> Vec<(String, String)> {
+    repo_yaml(dir)
+        .into_iter()
+        .map(|(path, text)| (name(&path.file_name().unwrap().to_string_lossy()), text))
+        .collect()
+}
+
+fn catalog_texts() -> Vec<(PathBuf, String)> {
+    let mut out = repo_yaml("catalog");
+    out.extend(repo_yaml("catalog/backstage"));
+    out.sort();
+    out
+}
+
+/// What the playbook loader checks playbooks against: the example
+/// configuration and catalog.
+fn playbook_world() -> (watchkeeper::config::Config, watchkeeper::catalog::Catalog) {
+    let config = watchkeeper::config::parse("w.yaml", &support::example_config()).unwrap();
+    let catalog = watchkeeper::catalog::load_texts(&catalog_texts())
+        .unwrap()
+        .catalog;
+    (config, catalog)
 }
 
 #[test]
@@ -911,27 +938,12 @@ fn the_catalog_loader_names_the_file_and_line_of_every_problem() {
 #[test]
 fn the_playbook_loader_names_the_file_and_line_of_every_problem() {
     use watchkeeper::playbooks::load::{Context, load_texts};
-    let config = watchkeeper::config::parse("w.yaml", &support::example_config()).unwrap();
-    let catalog = watchkeeper::catalog::load_texts(&catalog_texts())
-        .unwrap()
-        .catalog;
+    let (config, catalog) = playbook_world();
     let cx = Context {
         config: &config,
         catalog: &catalog,
     };
-    let mut files: Vec<(String, String)> = std::fs::read_dir(repo_path("playbooks"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .map(|p| {
-            (
-                format!("playbooks/{}", p.file_name().unwrap().to_string_lossy()),
-                std::fs::read_to_string(&p).unwrap(),
-            )
-        })
-        .collect();
-    files.sort();
+    let files = repo_yaml_named("playbooks", |file| format!("playbooks/{file}"));
     assert!(files.len() >= 4);
     assert!(load_texts(&files, &cx).is_ok());
     fuzz(
@@ -959,10 +971,7 @@ fn the_playbook_loader_names_the_file_and_line_of_every_problem() {
 #[test]
 fn a_bad_parameter_pattern_is_reported_in_one_line() {
     use watchkeeper::playbooks::load::{Context, load_texts};
-    let config = watchkeeper::config::parse("w.yaml", &support::example_config()).unwrap();
-    let catalog = watchkeeper::catalog::load_texts(&catalog_texts())
-        .unwrap()
-        .catalog;
+    let (config, catalog) = playbook_world();
     let cx = Context {
         config: &config,
         catalog: &catalog,
@@ -980,19 +989,7 @@ fn a_bad_parameter_pattern_is_reported_in_one_line() {
 #[test]
 fn the_commands_manifest_loader_names_the_file_of_every_problem() {
     use watchkeeper::dispatch::Manifest;
-    let mut files: Vec<(String, String)> = std::fs::read_dir(repo_path("commands"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .map(|p| {
-            (
-                p.file_name().unwrap().to_string_lossy().into_owned(),
-                std::fs::read_to_string(&p).unwrap(),
-            )
-        })
-        .collect();
-    files.sort();
+    let files = repo_yaml_named("commands", str::to_string);
     let dir = tempfile::tempdir().unwrap();
     for (name, text) in &files {
         std::fs::write(dir.path().join(name), text).unwrap();

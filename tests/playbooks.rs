@@ -134,16 +134,6 @@ fn buttons(message: &Message) -> Vec<String> {
         .collect()
 }
 
-/// What the person who clicked was told (the click's response URL).
-fn told(app: &TestApp, user: &str) -> Vec<String> {
-    app.slack
-        .calls_to("response_url")
-        .into_iter()
-        .filter(|c| c.body["_response_id"] == format!("click-{user}"))
-        .map(|c| c.body["text"].as_str().unwrap_or_default().to_string())
-        .collect()
-}
-
 async fn click(
     app: &TestApp,
     user: &str,
@@ -229,20 +219,20 @@ async fn a_chart_bump_is_approved_by_someone_else_and_committed(db: Db) {
     // The requester cannot approve their own run, whatever their role.
     click(app, "U0ANNA", STAFF, "C0OPS", &card, "playbook.approve", 1).await;
     assert!(
-        told(app, "U0ANNA")
+        app.told("U0ANNA")
             .concat()
             .contains("someone else must approve it"),
         "{:?}",
-        told(app, "U0ANNA")
+        app.told("U0ANNA")
     );
     // Support without the sre role may not.
     click(app, "U0TOM", STAFF, "C0OPS", &card, "playbook.approve", 1).await;
     assert!(
-        told(app, "U0TOM")
+        app.told("U0TOM")
             .concat()
             .contains("You may not decide on run #1"),
         "{:?}",
-        told(app, "U0TOM")
+        app.told("U0TOM")
     );
     // A customer of another tenant may not (from their own channel either).
     click(
@@ -256,9 +246,9 @@ async fn a_chart_bump_is_approved_by_someone_else_and_committed(db: Db) {
     )
     .await;
     assert!(
-        told(app, "U9GLX").concat().contains(":no_entry:"),
+        app.told("U9GLX").concat().contains(":no_entry:"),
         "{:?}",
-        told(app, "U9GLX")
+        app.told("U9GLX")
     );
     assert_eq!(
         git(&pg.gitops(), &["log", "--all", "--oneline"]),
@@ -278,9 +268,9 @@ async fn a_chart_bump_is_approved_by_someone_else_and_committed(db: Db) {
     // An SRE approves: the run starts, the change is committed on its branch.
     click(app, "U0DANA", STAFF, "C0OPS", &card, "playbook.approve", 1).await;
     assert!(
-        told(app, "U0DANA").concat().contains("it runs now"),
+        app.told("U0DANA").concat().contains("it runs now"),
         "{:?}",
-        told(app, "U0DANA")
+        app.told("U0DANA")
     );
     let repo = pg.gitops();
     let log = git(&repo, &["log", "--all", "--format=%s"]);
@@ -330,9 +320,9 @@ async fn a_chart_bump_is_approved_by_someone_else_and_committed(db: Db) {
     // Late clicks change nothing.
     click(app, "U0EVA", STAFF, "C0OPS", &card, "playbook.approve", 1).await;
     assert!(
-        told(app, "U0EVA").concat().contains("nothing to decide"),
+        app.told("U0EVA").concat().contains("nothing to decide"),
         "{:?}",
-        told(app, "U0EVA")
+        app.told("U0EVA")
     );
     assert_eq!(git(&repo, &["log", "--all", "--format=%s"]), log);
 
@@ -390,9 +380,9 @@ async fn two_distinct_approvers_are_needed_and_counted_once(db: Db) {
     let card = card(app, "C0OPS", 1);
     click(app, "U0DANA", STAFF, "C0OPS", &card, "playbook.approve", 1).await;
     assert!(
-        told(app, "U0DANA").concat().contains("(1 of 2)"),
+        app.told("U0DANA").concat().contains("(1 of 2)"),
         "{:?}",
-        told(app, "U0DANA")
+        app.told("U0DANA")
     );
     let card = self::card(app, "C0OPS", 1);
     assert!(
@@ -404,11 +394,11 @@ async fn two_distinct_approvers_are_needed_and_counted_once(db: Db) {
     );
     click(app, "U0DANA", STAFF, "C0OPS", &card, "playbook.approve", 1).await;
     assert!(
-        told(app, "U0DANA")
+        app.told("U0DANA")
             .concat()
             .contains("each person counts once"),
         "{:?}",
-        told(app, "U0DANA")
+        app.told("U0DANA")
     );
     assert!(
         !pg.gitops().join(".git/refs/heads/watchkeeper").exists(),
@@ -454,9 +444,9 @@ async fn an_unapproved_request_expires_and_its_buttons_go(db: Db) {
     assert!(thread(app, "C0OPS").join("\n").contains("run #1 expired"));
     click(app, "U0DANA", STAFF, "C0OPS", &card, "playbook.approve", 1).await;
     assert!(
-        told(app, "U0DANA").concat().contains("is expired"),
+        app.told("U0DANA").concat().contains("is expired"),
         "{:?}",
-        told(app, "U0DANA")
+        app.told("U0DANA")
     );
     let branches = git(&pg.gitops(), &["branch", "--list"]);
     assert_eq!(branches.trim(), "* main", "nothing ran: {branches}");
@@ -1024,13 +1014,7 @@ async fn schedules_and_alerts_request_runs_that_wait_for_approval(db: Db) {
         "alertname": "QueueStuck", "namespace": "orders", "queue": "acme-orders", "severity": "critical"
     });
     for _ in 0..2 {
-        let response = app
-            .http
-            .post(format!("{}/webhooks/alertmanager", app.base))
-            .json(&delivery)
-            .send()
-            .await
-            .unwrap();
+        let response = app.alertmanager(delivery.to_string()).await;
         assert_eq!(response.status(), 200);
         drain(app).await;
     }

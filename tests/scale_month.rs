@@ -24,8 +24,8 @@ use chrono::Duration;
 use std::sync::Arc;
 use std::time::Instant;
 use support::month_sim::{
-    Cluster, KillSwitch, Scale, Scenario, create_overrides, describe, judge, peak_mib, play,
-    sim_start,
+    Cluster, KillSwitch, Scale, Scenario, Verdict, create_overrides, describe, judge, peak_mib,
+    play, sim_start,
 };
 use support::slack_events::message;
 use support::{Db, TestApp};
@@ -42,14 +42,12 @@ async fn month_on_one_replica(db: Db, scale: Scale) -> Option<(usize, String)> {
     let wall = began.elapsed();
     let app = &cluster.replicas[0].0;
     let verdict = judge(&scenario, app, false, Duration::zero(), &played).await;
-    let report = format!(
-        "one replica on {db:?}: {}\n  {} actions, {} Slack messages, wall time {:.1} s, peak memory (VmHWM) {:.0} MiB\n{}",
-        describe(&scenario),
+    let report = report(
+        &format!("one replica on {db:?}: {}", describe(&scenario)),
         acts.len(),
-        app.slack.messages().len(),
-        wall.as_secs_f64(),
-        peak_mib(),
-        verdict.report()
+        app,
+        wall,
+        &verdict,
     );
     println!("{report}");
     let bad = verdict.mismatched();
@@ -79,20 +77,38 @@ async fn escalations_on_three_replicas(scale: Scale, every: Duration) -> Option<
     let app = &cluster.replicas[0].0;
     // A timer held by a killed replica fires when its lease (10 s) runs out.
     let verdict = judge(&scenario, app, true, Duration::seconds(30), &played).await;
-    let report = format!(
-        "three replicas on PostgreSQL, {kills} killed and replaced: the escalations of {}\n  {} actions, {} Slack messages, wall time {:.1} s, peak memory (VmHWM) {:.0} MiB\n{}",
-        describe(&scenario),
+    let report = report(
+        &format!(
+            "three replicas on PostgreSQL, {kills} killed and replaced: the escalations of {}",
+            describe(&scenario)
+        ),
         acts.len(),
-        app.slack.messages().len(),
-        wall.as_secs_f64(),
-        peak_mib(),
-        verdict.report()
+        app,
+        wall,
+        &verdict,
     );
     println!("{report}");
     assert!(kills > 0, "no replica was killed");
     let bad = verdict.mismatched();
     cluster.stop().await;
     Some((bad, report))
+}
+
+/// What a run prints: its headline, its size and cost, and the verdict.
+fn report(
+    headline: &str,
+    actions: usize,
+    app: &TestApp,
+    wall: std::time::Duration,
+    verdict: &Verdict,
+) -> String {
+    format!(
+        "{headline}\n  {actions} actions, {} Slack messages, wall time {:.1} s, peak memory (VmHWM) {:.0} MiB\n{}",
+        app.slack.messages().len(),
+        wall.as_secs_f64(),
+        peak_mib(),
+        verdict.report()
+    )
 }
 
 fn env_or(name: &str, default: u64) -> u64 {
@@ -145,7 +161,7 @@ fn full_scale() -> Scale {
 
 /// The full form: a month at 500 customers on one replica.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "long: run with --release -- --ignored (see the file's header)"]
+#[ignore = "the full month takes ~35 min in release: cargo test --release --test scale_month a_month_at_500 -- --ignored --nocapture"]
 async fn a_month_at_500_customers_matches_the_oracle() {
     if let Some((bad, report)) = month_on_one_replica(Db::Sqlite, full_scale()).await {
         assert_eq!(bad, 0, "{report}");
@@ -155,7 +171,7 @@ async fn a_month_at_500_customers_matches_the_oracle() {
 /// The full form's escalations on three replicas sharing PostgreSQL, one
 /// killed every `SCALE_KILL_MINUTES` (5) virtual minutes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "long: run with --release -- --ignored (see the file's header)"]
+#[ignore = "too long for CI (it did not finish within a session): WATCHKEEPER_TEST_POSTGRES_URL=… cargo test --release --test scale_month the_months_escalations -- --ignored --nocapture"]
 async fn the_months_escalations_on_three_killed_replicas_fire_once() {
     let every = Duration::minutes(env_or("SCALE_KILL_MINUTES", 5) as i64);
     if let Some((bad, report)) = escalations_on_three_replicas(full_scale(), every).await {

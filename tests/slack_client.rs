@@ -7,7 +7,7 @@ mod support;
 use serde_json::Value;
 use std::time::Duration;
 use support::fake_slack::{Failure, FakeSlack};
-use support::socket_server::fake_socket_server;
+use support::socket_server::{fake_socket_server, socket_mode_app};
 use support::{BOT_TOKEN, Db, TestApp, fixture, fixtures_in};
 use watchkeeper::chat::slack::SlackWebChat;
 use watchkeeper::chat::{Block, Button, Chat, ChatError, Destination, Outgoing, Reply};
@@ -183,14 +183,7 @@ async fn socket_mode_feeds_the_same_dispatcher_and_acknowledges_every_envelope()
     frames.push(fixture("real/slack/socket_mode/disconnect_warning.json"));
     let (url, mut acks) = fake_socket_server(frames).await;
 
-    let slack = FakeSlack::start(BOT_TOKEN).await;
-    slack.set_socket_url(&url);
-    let app = TestApp::spawn_with_slack(Db::Sqlite, slack, |settings| {
-        settings.app_token = Some("xapp-1-test".into());
-        settings.signing_secret = None;
-    })
-    .await
-    .unwrap();
+    let app = socket_mode_app(&url).await;
 
     let mut seen = Vec::new();
     let mut connections = 0;

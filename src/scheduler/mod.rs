@@ -320,7 +320,7 @@ impl Scheduler {
     pub async fn release_claims(&self, queue: Queue) -> Result<u64, StoreError> {
         self.inner
             .store
-            .recover_timer_claims_in(&self.inner.instance, queue)
+            .recover_timer_claims(&self.inner.instance, Some(queue))
             .await
     }
 
@@ -328,7 +328,7 @@ impl Scheduler {
     pub async fn recover_own_claims(&self) -> Result<u64, StoreError> {
         self.inner
             .store
-            .recover_timer_claims(&self.inner.instance)
+            .recover_timer_claims(&self.inner.instance, None)
             .await
     }
 }

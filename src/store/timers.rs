@@ -487,34 +487,22 @@ pub async fn advance_schedule(
 }
 
 impl Store {
-    /// Puts back the timers of `queue` that `worker` holds: after one of its
-    /// steps failed (the database went away mid-step), so they need not wait
-    /// for the lease. Their handlers never committed, so running them again
-    /// is running them once.
-    pub async fn recover_timer_claims_in(
+    /// Puts back the timers `worker` holds — in `queue`, or in every queue.
+    /// One queue after one of its steps failed (the database went away
+    /// mid-step), so they need not wait for the lease; every queue when a
+    /// previous run of this replica died, or it is stopping. Their handlers
+    /// never committed, so running them again is running them once.
+    pub async fn recover_timer_claims(
         &self,
         worker: &str,
-        queue: Queue,
+        queue: Option<Queue>,
     ) -> Result<u64, StoreError> {
         let result = sqlx::query(
             "UPDATE timers SET status = 'pending', claimed_by = NULL, lease_until = NULL \
-             WHERE status = 'running' AND claimed_by = $1 AND queue = $2",
+             WHERE status = 'running' AND claimed_by = $1 AND queue = COALESCE($2, queue)",
         )
         .bind(worker)
-        .bind(queue.as_str())
-        .execute(self.pool())
-        .await?;
-        Ok(result.rows_affected())
-    }
-
-    /// Puts back every row `worker` still holds, in every queue (a previous
-    /// run of this replica died, or it is stopping).
-    pub async fn recover_timer_claims(&self, worker: &str) -> Result<u64, StoreError> {
-        let result = sqlx::query(
-            "UPDATE timers SET status = 'pending', claimed_by = NULL, lease_until = NULL \
-             WHERE status = 'running' AND claimed_by = $1",
-        )
-        .bind(worker)
+        .bind(queue.map(|q| q.as_str()))
         .execute(self.pool())
         .await?;
         Ok(result.rows_affected())

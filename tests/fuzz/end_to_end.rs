@@ -519,14 +519,7 @@ async fn mangled_socket_mode_frames_never_stop_the_client() {
     );
     let sent = frames.len();
     let (url, mut acks) = fake_socket_server(frames).await;
-    let slack = support::fake_slack::FakeSlack::start(support::BOT_TOKEN).await;
-    slack.set_socket_url(&url);
-    let app = TestApp::spawn_with_slack(Db::Sqlite, slack, |settings| {
-        settings.app_token = Some("xapp-1-test".into());
-        settings.signing_secret = None;
-    })
-    .await
-    .unwrap();
+    let app = support::socket_server::socket_mode_app(&url).await;
     let executions = Executions::new("e2e socket mode frames");
     let mut seen = std::collections::BTreeSet::new();
     let mut connections = 0;

@@ -42,6 +42,16 @@ impl TestApp {
         assert_eq!(self.interact(&payload).await, 200, "click acknowledged");
     }
 
+    /// What `user` was told after their clicks (their response URL), in order.
+    pub fn told(&self, user: &str) -> Vec<String> {
+        self.slack
+            .calls_to("response_url")
+            .into_iter()
+            .filter(|c| c.body["_response_id"] == format!("click-{user}"))
+            .map(|c| c.body["text"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
     /// Like [`TestApp::click`], then runs what follows (inbox, timers, outbox).
     pub async fn press(
         &self,

@@ -370,6 +370,17 @@ impl TestApp {
         .await
     }
 
+    /// POSTs an Alertmanager webhook delivery (no bearer token).
+    pub async fn alertmanager(&self, body: String) -> reqwest::Response {
+        self.http
+            .post(format!("{}/webhooks/alertmanager", self.base))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// GETs a path; returns status and body.
     pub async fn get(&self, path: &str) -> (u16, String) {
         let response = self

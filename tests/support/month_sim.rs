@@ -1112,13 +1112,7 @@ pub async fn play(
                 let group = &scenario.storms[*s].groups[*g];
                 let upto = group.alerts * (b + 1) / 3;
                 let body = alertmanager_body(group, true, upto);
-                let response = app
-                    .http
-                    .post(format!("{}/webhooks/alertmanager", app.base))
-                    .body(body.to_string())
-                    .send()
-                    .await
-                    .unwrap();
+                let response = app.alertmanager(body.to_string()).await;
                 assert_eq!(response.status(), 200);
             }
             Act::AckIncident(s, g) => {
@@ -1133,13 +1127,7 @@ pub async fn play(
             Act::ResolveGroup(s, g) => {
                 let group = &scenario.storms[*s].groups[*g];
                 let body = alertmanager_body(group, false, group.alerts);
-                let response = app
-                    .http
-                    .post(format!("{}/webhooks/alertmanager", app.base))
-                    .body(body.to_string())
-                    .send()
-                    .await
-                    .unwrap();
+                let response = app.alertmanager(body.to_string()).await;
                 assert_eq!(response.status(), 200);
             }
         }

@@ -1,5 +1,7 @@
 //! A fake Socket Mode endpoint (Slack's side of the WebSocket).
 
+use super::fake_slack::FakeSlack;
+use super::{BOT_TOKEN, Db, TestApp};
 use futures::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
@@ -40,4 +42,17 @@ pub async fn fake_socket_server(
         }
     });
     (url, rx)
+}
+
+/// The bot in Socket Mode (an app-level token, no signing secret) on SQLite,
+/// with a fake Slack whose `apps.connections.open` names the endpoint `url`.
+pub async fn socket_mode_app(url: &str) -> TestApp {
+    let slack = FakeSlack::start(BOT_TOKEN).await;
+    slack.set_socket_url(url);
+    TestApp::spawn_with_slack(Db::Sqlite, slack, |settings| {
+        settings.app_token = Some("xapp-1-test".into());
+        settings.signing_secret = None;
+    })
+    .await
+    .unwrap()
 }
