@@ -462,6 +462,49 @@ async fn an_unapproved_request_expires_and_its_buttons_go(db: Db) {
     pg.app.stop().await;
 }
 
+/// A run approved after the retention period (here nine days, for a
+/// playbook whose approval waits two weeks): its cards and thread are named
+/// by the outbox rows that posted them, which housekeeping has deleted by
+/// then; the bot remembers where they went, so the cards still change.
+async fn a_run_approved_after_the_retention_period_still_updates_its_cards(db: Db) {
+    let slow = std::fs::read_to_string(repo_path("playbooks/bump-chart.yaml"))
+        .unwrap()
+        .replace("name: bump-chart", "name: bump-chart-slowly")
+        .replace("expires: 4h", "expires: 14d");
+    let Some(pg) = Playground::start(db, &[("slow.yaml", slow.as_str())], "", None).await else {
+        return;
+    };
+    let app = &pg.app;
+    app.command(
+        "U0ANNA",
+        STAFF,
+        "C0OPS",
+        "run bump-chart-slowly version=2.4.0",
+    )
+    .await;
+    drain(app).await;
+    app.advance(Duration::days(9)).await;
+    let card = card(app, "C0OPS", 1);
+    assert_eq!(buttons(&card), ["Approve", "Reject"], "still open");
+    click(app, "U0DANA", STAFF, "C0OPS", &card, "playbook.approve", 1).await;
+    drain(app).await;
+    let failures: Vec<_> = posts(app, "C0OPS")
+        .into_iter()
+        .filter(|m| m.text.contains("could not deliver"))
+        .map(|m| m.text)
+        .collect();
+    assert!(failures.is_empty(), "{failures:?}");
+    for channel in ["C0OPS", "D0DANA", "D0EVA"] {
+        let card = self::card(app, channel, 1);
+        assert!(buttons(&card).is_empty(), "{channel}: {}", card.blocks);
+    }
+    assert!(
+        thread(app, "C0OPS").join("\n").contains("run #1"),
+        "the run's thread goes on under its first message"
+    );
+    pg.app.stop().await;
+}
+
 async fn customers_see_and_request_only_their_own_playbooks(db: Db) {
     let Some(pg) = Playground::start(db, &[], "", None).await else {
         return;
@@ -787,6 +830,7 @@ on_both_backends!(
     a_chart_bump_is_approved_by_someone_else_and_committed,
     two_distinct_approvers_are_needed_and_counted_once,
     an_unapproved_request_expires_and_its_buttons_go,
+    a_run_approved_after_the_retention_period_still_updates_its_cards,
     customers_see_and_request_only_their_own_playbooks,
     missing_values_open_a_form_whose_submission_requests_the_run,
     values_cannot_escape_paths_or_alter_yaml,

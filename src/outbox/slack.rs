@@ -202,6 +202,21 @@ impl SlackSink {
                     after: REFERENCE_WAIT,
                 })
             }
+            None => match self.store.posted_message(key).await {
+                // Posted before the retention period: its outbox row is gone.
+                Ok(Some((channel, ts))) => Ok((
+                    MessageTs::from(ts.as_str()),
+                    Some(ChannelId::from(channel.as_str())),
+                )),
+                Ok(None) => Err(Delivery::Failed(format!(
+                    "the message it refers to (`{key}`) was never posted"
+                ))),
+                Err(e) => Err(Delivery::Retry {
+                    after: None,
+                    in_doubt: false,
+                    reason: e.to_string(),
+                }),
+            },
             _ => Err(Delivery::Failed(format!(
                 "the message it refers to (`{key}`) was never posted"
             ))),

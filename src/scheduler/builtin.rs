@@ -82,7 +82,7 @@ impl TimerHandler for Housekeeping {
             let before = work.now() - self.retention;
             let tx = work.tx().await?;
             let timers = crate::store::timers::purge_finished(tx.conn(), before).await?;
-            let effects = crate::store::outbox::purge(tx.conn(), before).await?;
+            let effects = crate::store::outbox::purge(tx, before).await?;
             let health = crate::store::health::purge_superseded(tx.conn(), before).await?;
             tracing::info!(timers, effects, health, %before, "housekeeping deleted finished rows");
             Ok(())

@@ -67,6 +67,11 @@ const SQLITE: Files = &[
         "outbox open lanes",
         include_str!("../../migrations/sqlite/0011_outbox_open_lanes.sql"),
     ),
+    (
+        12,
+        "posted messages",
+        include_str!("../../migrations/sqlite/0012_posted_messages.sql"),
+    ),
 ];
 
 const POSTGRES: Files = &[
@@ -124,6 +129,11 @@ const POSTGRES: Files = &[
         11,
         "outbox open lanes",
         include_str!("../../migrations/postgres/0011_outbox_open_lanes.sql"),
+    ),
+    (
+        12,
+        "posted messages",
+        include_str!("../../migrations/postgres/0012_posted_messages.sql"),
     ),
 ];
 

@@ -6,7 +6,7 @@
 //! expires and the next claim marks it `in_doubt`: the sink must then find out
 //! whether the effect already happened before doing it again.
 
-use super::{Store, StoreError, from_millis, millis};
+use super::{Backend, Store, StoreError, Tx, from_millis, millis};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::{AnyConnection, Row};
@@ -267,6 +267,18 @@ impl Store {
         .map_err(|e: sqlx::Error| StoreError::from(e))
     }
 
+    /// Where a message whose outbox row housekeeping deleted was posted
+    /// (its channel and ts), if it was delivered.
+    pub async fn posted_message(&self, key: &str) -> Result<Option<(String, String)>, StoreError> {
+        let row = sqlx::query("SELECT channel, ts FROM posted_messages WHERE idem_key = $1")
+            .bind(key)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|row| Ok((row.try_get("channel")?, row.try_get("ts")?)))
+            .transpose()
+            .map_err(|e: sqlx::Error| StoreError::from(e))
+    }
+
     /// The earliest moment an item at the head of its lane becomes claimable.
     pub async fn next_outbox_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let next: Option<i64> = sqlx::query_scalar(
@@ -374,13 +386,41 @@ pub async fn withdraw_pending(
     Ok(result.rows_affected())
 }
 
-/// Deletes ended items older than `before`.
-pub async fn purge(conn: &mut AnyConnection, before: DateTime<Utc>) -> Result<u64, StoreError> {
+/// How long the channel and ts of a delivered message are remembered after
+/// its outbox row is deleted: a card may be edited, or replied under, long
+/// after the retention period (a pull request open for weeks).
+pub const POSTED_MEMORY_DAYS: i64 = 400;
+
+/// Deletes ended items older than `before`, first remembering where each
+/// delivered message went (`posted_messages`); forgets those remembered for
+/// [`POSTED_MEMORY_DAYS`].
+pub async fn purge(tx: &mut Tx, before: DateTime<Utc>) -> Result<u64, StoreError> {
+    let (channel, ts) = match tx.backend() {
+        Backend::Sqlite => (
+            "json_extract(result, '$.channel')",
+            "json_extract(result, '$.ts')",
+        ),
+        Backend::Postgres => ("(result::jsonb ->> 'channel')", "(result::jsonb ->> 'ts')"),
+    };
+    sqlx::query(&format!(
+        "INSERT INTO posted_messages (idem_key, channel, ts, posted_at) \
+         SELECT idem_key, {channel}, {ts}, delivered_at FROM outbox \
+         WHERE status = 'delivered' AND delivered_at < $1 AND result IS NOT NULL \
+           AND {channel} IS NOT NULL AND {ts} IS NOT NULL \
+         ON CONFLICT (idem_key) DO NOTHING"
+    ))
+    .bind(millis(before))
+    .execute(tx.conn())
+    .await?;
     let result = sqlx::query(
         "DELETE FROM outbox WHERE status IN ('delivered', 'failed', 'abandoned') AND delivered_at < $1",
     )
     .bind(millis(before))
-    .execute(conn)
+    .execute(tx.conn())
     .await?;
+    sqlx::query("DELETE FROM posted_messages WHERE posted_at < $1")
+        .bind(millis(before - chrono::Duration::days(POSTED_MEMORY_DAYS)))
+        .execute(tx.conn())
+        .await?;
     Ok(result.rows_affected())
 }
