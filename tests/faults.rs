@@ -408,6 +408,10 @@ async fn postgres_outage_is_survived_without_loss_or_doubles() {
     );
     pg.stop();
     let down = Instant::now();
+    // Only the posts in flight now are slow; the rest would pace the
+    // recovery by their 3 s each (one at a time per channel).
+    let unserved = slack.stop_failing("chat.postMessage");
+    assert!(unserved < before, "some posts were in flight");
     // Slack keeps delivering: each gets an answer within its 3 s.
     let mut refused = Vec::new();
     let mut slowest = Duration::ZERO;
@@ -464,12 +468,33 @@ async fn postgres_outage_is_survived_without_loss_or_doubles() {
     process.assert_no_panic();
     let starts = process.starts;
     process.kill();
+    // How fast the backlog went out once the database was back: the posts
+    // after the restart and the span of the busiest channel's.
+    let mut after: HashMap<String, Vec<Instant>> = HashMap::new();
+    for call in slack.calls_to("chat.postMessage") {
+        if call.at >= up {
+            let channel = call.body["channel"].as_str().unwrap_or_default();
+            after.entry(channel.to_string()).or_default().push(call.at);
+        }
+    }
+    let busiest = after
+        .values()
+        .max_by_key(|v| v.len())
+        .cloned()
+        .unwrap_or_default();
+    let span = match (busiest.first(), busiest.last()) {
+        (Some(first), Some(last)) => last.duration_since(*first),
+        _ => Duration::ZERO,
+    };
     eprintln!(
-        "FIGURES pg-outage: {:?} outage, {} requests ({} refused with 503 and redelivered), slowest answer during the outage {slowest:?}, all done {:.1} s after restart, {posts} posts once each, {starts} process start(s)",
+        "FIGURES pg-outage: {:?} outage, {} requests ({} refused with 503 and redelivered), slowest answer during the outage {slowest:?}, all done {:.1} s after restart, {} posts after the restart (the busiest channel's {} within {:.1} s), {posts} posts once each, {starts} process start(s)",
         outage,
         roots.len(),
         refused.len(),
-        recovery.as_secs_f64()
+        recovery.as_secs_f64(),
+        after.values().map(Vec::len).sum::<usize>(),
+        busiest.len(),
+        span.as_secs_f64()
     );
 }
 
@@ -700,7 +725,8 @@ async fn sigkill_during_playbook_runs_commits_each_run_once() {
 
 /// Drill 3: the same runs against GitHub (the fake), whose API fails in the
 /// middle of opening pull requests — the branch is created, then a contents
-/// update or the pull request itself answers 500/502 — while the process is
+/// update or the pull request itself answers 500/502, or the connection drops
+/// after GitHub created the branch, the file or the pull request — while the process is
 /// also SIGKILLed: each run resumes, reuses its branch, and opens exactly
 /// one pull request. CI: 10 runs; full: 100.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -710,6 +736,7 @@ async fn github_failing_mid_pull_request_opens_one_per_run() {
 
 const PULLS: &str = "POST /repos/{owner}/{repo}/pulls";
 const CONTENTS: &str = "PUT /repos/{owner}/{repo}/contents/{*path}";
+const REFS: &str = "POST /repos/{owner}/{repo}/git/refs";
 
 async fn playbook_drill(on_github: bool) {
     let db = TestDb::create(Db::Sqlite).await.unwrap();
@@ -810,6 +837,14 @@ async fn playbook_drill(on_github: bool) {
             if id % 4 == 0 {
                 github.fail(CONTENTS, [GhFailure::Status(500)]);
                 injected += 1;
+            }
+            // The connection drops after GitHub did the work: the branch,
+            // the file or the pull request exists, its answer is lost.
+            for (every, at, route) in [(4, 2, REFS), (5, 0, PULLS), (7, 0, CONTENTS)] {
+                if id % every == at {
+                    github.fail(route, [GhFailure::Disconnect]);
+                    injected += 1;
+                }
             }
         }
         let answer = client

@@ -210,6 +210,39 @@ async fn github_pull_request_resumes_where_a_failed_attempt_stopped() {
     );
 }
 
+/// The connection drops after GitHub carried the call out (the branch is
+/// created, a file committed, the pull request opened) and its answer is
+/// lost: each is a transient error, and the next attempt finds what exists
+/// instead of making it twice.
+#[tokio::test]
+async fn github_pull_request_survives_connections_dropped_after_each_step() {
+    let (fake, forge) = github().await;
+    let pr = postmortem_pr("watchkeeper/postmortem-8");
+    let steps = [
+        "POST /repos/{owner}/{repo}/git/refs",
+        "PUT /repos/{owner}/{repo}/contents/{*path}",
+        "POST /repos/{owner}/{repo}/pulls",
+    ];
+    for route in steps {
+        fake.fail(route, [Failure::Disconnect]);
+        let err = forge.open_pull_request(REPO, &pr).await.unwrap_err();
+        assert!(matches!(err, ForgeError::Transient(_)), "{route}: {err:?}");
+    }
+    let opened = forge.open_pull_request(REPO, &pr).await.unwrap();
+    assert_eq!(fake.pull_count(REPO), 1, "one pull request");
+    assert_eq!(opened.number, 1);
+    assert_eq!(
+        fake.log(REPO, &pr.branch).len(),
+        3,
+        "one commit per file, on one branch"
+    );
+    assert_eq!(
+        fake.count("POST /repos/{owner}/{repo}/git/refs"),
+        1,
+        "the branch is found, not created again"
+    );
+}
+
 #[tokio::test]
 async fn github_bad_token_is_unauthorized_with_a_clear_message() {
     let (_fake, _) = github().await;

@@ -22,7 +22,8 @@
 //!
 //! Every call needs `Authorization: Bearer|token <token>` (401 `Bad
 //! credentials` otherwise) and is recorded; the next calls of a route can be
-//! made to fail ([`FakeGitHub::fail`]) with a status or a rate limit.
+//! made to fail ([`FakeGitHub::fail`]) with a status, a rate limit or a
+//! connection dropped after the call was carried out.
 
 #![allow(dead_code)]
 
@@ -50,6 +51,10 @@ pub enum Failure {
     RateLimited { reset_in: u64 },
     /// A secondary rate limit: 403 with `retry-after: secs`.
     SecondaryRateLimit { retry_after: u64 },
+    /// The call is carried out, then the connection drops in the middle of
+    /// the answer (its status and headers arrive, its body breaks off): the
+    /// caller cannot tell whether it happened.
+    Disconnect,
 }
 
 /// One recorded call.
@@ -751,6 +756,7 @@ fn failure_response(failure: Failure) -> Response {
             );
             response
         }
+        Failure::Disconnect => broken_off(github_json(StatusCode::OK, json!({}))),
         Failure::SecondaryRateLimit { retry_after } => {
             let mut response = github_json(
                 StatusCode::FORBIDDEN,
@@ -797,6 +803,7 @@ async fn gate(
         })
         .map(str::to_string);
     let app_route = route.ends_with("/installation") || route.starts_with("POST /app/");
+    let mut disconnect = false;
     {
         let mut world = fake.world();
         world.calls.push(Call {
@@ -804,8 +811,10 @@ async fn gate(
             route: route.clone(),
             uri: request.uri().to_string(),
         });
-        if let Some(failure) = world.failures.get_mut(&route).and_then(VecDeque::pop_front) {
-            return failure_response(failure);
+        match world.failures.get_mut(&route).and_then(VecDeque::pop_front) {
+            Some(Failure::Disconnect) => disconnect = true,
+            Some(failure) => return failure_response(failure),
+            None => {}
         }
         let Some(credential) = credential else {
             return github_json(
@@ -825,7 +834,24 @@ async fn gate(
             return bad_credentials();
         }
     }
-    next.run(request).await
+    let response = next.run(request).await;
+    if disconnect {
+        return broken_off(response);
+    }
+    response
+}
+
+/// `response` with its body cut off after the headers, as when the
+/// connection drops mid-answer.
+fn broken_off(response: Response) -> Response {
+    let (parts, _) = response.into_parts();
+    let body = futures::stream::once(async {
+        Err::<axum::body::Bytes, _>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "connection reset by peer",
+        ))
+    });
+    Response::from_parts(parts, axum::body::Body::from_stream(body))
 }
 
 /// Verifies an App's RS256 JWT: signature, issuer and lifetime.

@@ -252,6 +252,12 @@ impl FakeSlack {
             .extend(failures);
     }
 
+    /// Withdraws the failures of `method` not yet served; returns how many.
+    pub fn stop_failing(&self, method: &str) -> usize {
+        let mut state = self.state.lock().unwrap();
+        state.failures.remove(method).map_or(0, |f| f.len())
+    }
+
     /// Where `apps.connections.open` sends Socket Mode clients.
     pub fn set_socket_url(&self, url: &str) {
         self.state.lock().unwrap().socket_url = Some(url.to_string());
