@@ -291,9 +291,12 @@ impl FakeSlack {
 
     /// Messages posted to one channel.
     pub fn messages_in(&self, channel: &str) -> Vec<Message> {
-        self.messages()
-            .into_iter()
+        let state = self.state.lock().unwrap();
+        state
+            .messages
+            .iter()
             .filter(|m| m.channel == channel)
+            .cloned()
             .collect()
     }
 
@@ -563,7 +566,10 @@ fn answer(fake: &FakeSlack, method: &str, headers: &HeaderMap, body: &Value) -> 
             let channel = str_param(&body, "channel").unwrap_or_default();
             let oldest = str_param(&body, "oldest").map(ts_value).unwrap_or(0.0);
             let mut messages: Vec<Value> = fake
-                .messages()
+                .state
+                .lock()
+                .unwrap()
+                .messages
                 .iter()
                 .filter(|m| m.channel == channel && m.thread_ts.is_none())
                 .filter(|m| ts_value(&m.ts) > oldest)
@@ -577,7 +583,10 @@ fn answer(fake: &FakeSlack, method: &str, headers: &HeaderMap, body: &Value) -> 
             let thread = str_param(&body, "ts").unwrap_or_default();
             let oldest = str_param(&body, "oldest").map(ts_value).unwrap_or(0.0);
             let messages: Vec<Value> = fake
-                .messages()
+                .state
+                .lock()
+                .unwrap()
+                .messages
                 .iter()
                 .filter(|m| m.channel == channel)
                 .filter(|m| m.ts == thread || m.thread_ts.as_deref() == Some(thread))

@@ -105,6 +105,20 @@ impl TestDb {
         }
     }
 
+    /// Does what PostgreSQL's autovacuum does in production, where it visits
+    /// every minute of real time (it is off on the CI database, and a
+    /// simulated month passes in minutes): vacuums and analyses the queue
+    /// tables. Nothing on SQLite.
+    pub async fn vacuum(&self) {
+        use sqlx::{Connection, Executor};
+        if self.admin.is_some() {
+            let mut conn = sqlx::AnyConnection::connect(&self.url).await.unwrap();
+            conn.execute("VACUUM (ANALYZE) timers, outbox")
+                .await
+                .unwrap();
+        }
+    }
+
     /// Drops a PostgreSQL test database.
     pub async fn drop_db(self) {
         use sqlx::{Connection, Executor};
@@ -305,6 +319,11 @@ impl TestApp {
             .advance_to(target)
             .await
             .expect("workers advance")
+    }
+
+    /// The database it runs on.
+    pub fn db(&self) -> &TestDb {
+        &self.db
     }
 
     /// Stops the service and drops its database (when no replica still uses it).

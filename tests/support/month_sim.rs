@@ -801,6 +801,7 @@ pub struct Cluster {
     /// Kill one every this often (three replicas only).
     pub kill_every: Option<Duration>,
     last_kill: DateTime<Utc>,
+    last_vacuum: DateTime<Utc>,
     rng: Rng,
     /// Replicas killed so far.
     pub kills: usize,
@@ -813,6 +814,7 @@ impl Cluster {
             replicas: vec![(app, Arc::new(KillSwitch::default()))],
             kill_every: None,
             last_kill: sim_start(),
+            last_vacuum: sim_start(),
             rng: Rng::new(1),
             kills: 0,
         }
@@ -836,6 +838,7 @@ impl Cluster {
             replicas,
             kill_every: Some(every),
             last_kill: now,
+            last_vacuum: now,
             rng: Rng::new(seed),
             kills: 0,
         }
@@ -921,6 +924,12 @@ impl Cluster {
                 self.replicas[victim].1.arm(at);
             }
             self.settle_all().await;
+            if self.now() - self.last_vacuum >= Duration::hours(1) {
+                // Autovacuum's work in production (it is off on the CI
+                // database, and a virtual hour passes here in a second).
+                self.last_vacuum = self.now();
+                self.replicas[0].0.db().vacuum().await;
+            }
             if next <= now && self.now() == now {
                 // Due but held by a dead replica's lease: let time move.
                 let lease_step = self.now() + Duration::seconds(1);
@@ -1044,7 +1053,17 @@ pub async fn play(
     acts: &[(DateTime<Utc>, Act)],
 ) -> Played {
     let mut played = Played::default();
-    for (at, act) in acts {
+    let began = std::time::Instant::now();
+    for (i, (at, act)) in acts.iter().enumerate() {
+        if i > 0 && i % 1000 == 0 {
+            // Shown with --nocapture: how far a long run has come.
+            println!(
+                "  … {i} of {} actions, virtual {at}, {:.0} s, {} killed",
+                acts.len(),
+                began.elapsed().as_secs_f64(),
+                cluster.kills
+            );
+        }
         cluster.advance_to(*at).await;
         let app = cluster.front();
         match act {
