@@ -20,6 +20,7 @@ pub mod outbox;
 pub mod playbooks;
 pub mod postmortem;
 pub mod scheduler;
+pub mod signatures;
 pub mod slack_manifest;
 pub mod store;
 pub mod support;

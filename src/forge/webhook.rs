@@ -87,7 +87,7 @@ pub fn verify_signature(
         .trim()
         .strip_prefix("sha256=")
         .ok_or(WebhookError::Malformed)?;
-    let digest = hex::decode(hex_digest).map_err(|_| WebhookError::Malformed)?;
+    let digest = crate::signatures::lowercase_hex(hex_digest).ok_or(WebhookError::Malformed)?;
     mac(secret, body)
         .verify_slice(&digest)
         .map_err(|_| WebhookError::Mismatch)
@@ -211,6 +211,13 @@ mod tests {
             assert_eq!(
                 verify_signature(b"webhook-secret", &body, Some(&forged)),
                 Err(WebhookError::Mismatch),
+                "{name}"
+            );
+            // The same digest in upper case is not what GitHub sends.
+            let upper = format!("sha256={}", good["sha256=".len()..].to_uppercase());
+            assert_eq!(
+                verify_signature(b"webhook-secret", &body, Some(&upper)),
+                Err(WebhookError::Malformed),
                 "{name}"
             );
             // The body changed after signing.

@@ -61,7 +61,8 @@ impl SigningSecret {
             .trim()
             .strip_prefix("v0=")
             .ok_or(SignatureError::Malformed)?;
-        let digest = hex::decode(hex_digest).map_err(|_| SignatureError::Mismatch)?;
+        let digest =
+            crate::signatures::lowercase_hex(hex_digest).ok_or(SignatureError::Mismatch)?;
         self.mac(timestamp.trim(), body)
             .verify_slice(&digest)
             .map_err(|_| SignatureError::Mismatch)
@@ -168,6 +169,13 @@ mod tests {
             )
         };
         assert_eq!(check(ts), Ok(()));
+        // The same digest in upper case is not what Slack sends.
+        let upper = format!("v0={}", ex.signature["v0=".len()..].to_uppercase());
+        assert_ne!(upper, ex.signature);
+        assert_eq!(
+            secret.verify(Some(&ex.timestamp), Some(&upper), ex.body.as_bytes(), ts),
+            Err(SignatureError::Mismatch)
+        );
         assert_eq!(check(ts + 300), Ok(()));
         assert_eq!(check(ts + 301), Err(SignatureError::Stale));
         assert_eq!(check(ts - 301), Err(SignatureError::Stale));
