@@ -233,7 +233,8 @@ fn the_signature_check_accepts_only_the_exact_signed_request_within_the_window()
                 && sent_body == body
                 && ts.trim() == signed_ts
                 && signature.trim().strip_prefix("v0=").is_some_and(|hex| {
-                    hex.eq_ignore_ascii_case(&independent_signature(SECRET, &signed_ts, &body)[3..])
+                    // Lowercase hex, as Slack sends it: one accepted spelling.
+                    hex == &independent_signature(SECRET, &signed_ts, &body)[3..]
                 });
             let fresh = (i128::from(now.saturating_add(skew)) - i128::from(now)).abs() <= 300;
             match result {
@@ -712,7 +713,7 @@ fn the_github_webhook_accepts_only_its_signature_and_reads_or_refuses_every_body
                     && header
                         .trim()
                         .strip_prefix("sha256=")
-                        .is_some_and(|hex| hex.eq_ignore_ascii_case(&genuine[7..])),
+                        .is_some_and(|hex| hex == &genuine[7..]),
                 "signature verdict for forgery {}",
                 forge
             );
