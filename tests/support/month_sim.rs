@@ -337,7 +337,7 @@ roles:
 usergroups:
   S0ONCALL: [U0B1, U0B2, U0B3, U0B9, U0N1, U0N2, U0N9, U0S1, U0S2, U0S3, U0S9]
   S0SUPPORT: [U0SAM]
-workers: { lease: 10s }
+workers: { lease: LEASEs }
 support:
   channel: C0SUPPORT
   urgent_keywords: [outage]
@@ -345,7 +345,8 @@ support:
   incidents: { severities: [critical], escalation: incidents }
 rotations:
 "#,
-        );
+        )
+        .replace("LEASE", &LEASE_SECS.to_string());
         for rotation in &ROTATIONS {
             let _ = writeln!(
                 text,
@@ -528,6 +529,21 @@ pub fn oracle_pages(
     pages
 }
 
+/// Who level `level` (from 1) of `policy_name` pages at `at`, sorted.
+fn people_at(policy_name: &str, level: i64, at: DateTime<Utc>) -> Vec<String> {
+    let (levels, _) = policy(policy_name);
+    let Some((rotations, _)) = usize::try_from(level - 1).ok().and_then(|l| levels.get(l)) else {
+        return Vec::new();
+    };
+    let mut people: Vec<String> = rotations
+        .iter()
+        .map(|r| oracle_on_call(r, at).to_string())
+        .collect();
+    people.sort();
+    people.dedup();
+    people
+}
+
 /// What the oracle expects of one request.
 pub struct ExpectedRequest {
     /// First-response target.
@@ -536,6 +552,8 @@ pub struct ExpectedRequest {
     pub breach: Option<DateTime<Utc>>,
     /// Pages.
     pub pages: Vec<Page>,
+    /// The escalation policy they follow.
+    pub policy: &'static str,
 }
 
 /// A hand-off: when, outgoing, incoming.
@@ -595,6 +613,11 @@ impl Scenario {
             target,
             breach,
             pages,
+            policy: if r.fate == Fate::Urgent {
+                "urgent"
+            } else {
+                r.tier().policy
+            },
         }
     }
 
@@ -805,6 +828,8 @@ pub struct Cluster {
     rng: Rng,
     /// Replicas killed so far.
     pub kills: usize,
+    /// When each was killed (virtual time).
+    pub kill_times: Vec<DateTime<Utc>>,
 }
 
 impl Cluster {
@@ -817,6 +842,7 @@ impl Cluster {
             last_vacuum: sim_start(),
             rng: Rng::new(1),
             kills: 0,
+            kill_times: Vec::new(),
         }
     }
 
@@ -841,6 +867,7 @@ impl Cluster {
             last_vacuum: now,
             rng: Rng::new(seed),
             kills: 0,
+            kill_times: Vec::new(),
         }
     }
 
@@ -889,6 +916,7 @@ impl Cluster {
             drop(dead);
             self.replicas.push((fresh, switch));
             self.kills += 1;
+            self.kill_times.push(self.now());
         }
     }
 
@@ -969,6 +997,8 @@ pub struct Played {
     pub request_ids: HashMap<usize, i64>,
     /// Acknowledgements that found no running escalation.
     pub missed_acks: Vec<String>,
+    /// When replicas were killed (virtual time).
+    pub kill_times: Vec<DateTime<Utc>>,
 }
 
 async fn request_id(app: &TestApp, channel: &str, ts: &str) -> Option<i64> {
@@ -1153,6 +1183,7 @@ pub async fn play(
         cluster.settle().await;
     }
     cluster.advance_to(scenario.end()).await;
+    played.kill_times = cluster.kill_times.clone();
     played
 }
 
@@ -1238,19 +1269,45 @@ async fn product_pages(app: &TestApp, subject: &str) -> Vec<Page> {
         .collect()
 }
 
+/// How late a timer may fire: `base` (zero on one replica), plus a lease
+/// and the driver's one-second step for each replica killed while it waited
+/// (the replica holding it may die, then the one that took it over, …).
+pub struct Lateness<'a> {
+    base: Duration,
+    kills: &'a [DateTime<Utc>],
+}
+
+impl Lateness<'_> {
+    /// Did a timer due at `due` that fired at `fired` keep to it?
+    fn allows(&self, due: DateTime<Utc>, fired: DateTime<Utc>) -> bool {
+        let kills = self
+            .kills
+            .iter()
+            .filter(|k| **k >= due && **k <= fired)
+            .count();
+        let per_kill = Duration::seconds(LEASE_SECS + 1);
+        fired >= due && fired - due <= self.base + per_kill * kills as i32
+    }
+}
+
+/// `workers.lease` in the scenario's configuration.
+const LEASE_SECS: i64 = 10;
+
 /// Same levels, rounds and people; each page no earlier than the oracle
-/// says, and no more than `tolerance` later than the page before it plus
-/// the level's wait (a level is timed from when the previous one went out).
-fn same_pages(got: &[Page], want: &[Page], tolerance: Duration) -> bool {
-    let within = |late: Duration| late >= Duration::zero() && late <= tolerance;
+/// says, and no later than `late` allows after the page before it plus the
+/// level's wait (a level is timed from when the previous one went out). A
+/// late page goes to whoever is on call when it is sent.
+fn same_pages(got: &[Page], want: &[Page], late: &Lateness<'_>, policy_name: &str) -> bool {
     got.len() == want.len()
         && got.iter().zip(want).enumerate().all(|(i, (g, w))| {
-            let late = if i == 0 {
-                g.at - w.at
+            let due = if i == 0 {
+                w.at
             } else {
-                (g.at - got[i - 1].at) - (w.at - want[i - 1].at)
+                got[i - 1].at + (w.at - want[i - 1].at)
             };
-            g.level == w.level && g.round == w.round && g.people == w.people && within(late)
+            let people = g.people == w.people
+                || (g.at > w.at && g.people == people_at(policy_name, g.level, g.at));
+            g.level == w.level && g.round == w.round && people && late.allows(due, g.at)
         })
 }
 
@@ -1265,6 +1322,10 @@ pub async fn judge(
 ) -> Verdict {
     let mut verdict = Verdict::default();
     let pool = app.server.store().pool();
+    let late = Lateness {
+        base: tolerance,
+        kills: &played.kill_times,
+    };
     for missed in &played.missed_acks {
         verdict.check("driver actions", false, || missed.clone());
     }
@@ -1287,10 +1348,10 @@ pub async fn judge(
         verdict.check(
             "first-response target",
             // A request whose message a killed replica held opens when
-            // its lease runs out: up to `tolerance` late.
+            // its lease runs out.
             stored
                 .first_response_due
-                .is_some_and(|due| due >= expected.target && due - expected.target <= tolerance),
+                .is_some_and(|due| late.allows(expected.target, due)),
             || {
                 format!(
                     "#{id} ({} opened {}): bot {:?}, oracle {}",
@@ -1303,7 +1364,7 @@ pub async fn judge(
         );
         let breach_ok = match (stored.breached_at, expected.breach) {
             (None, None) => true,
-            (Some(got), Some(want)) => got >= want && got - want <= tolerance,
+            (Some(got), Some(want)) => late.allows(want, got),
             _ => false,
         };
         verdict.check("SLA breach", breach_ok, || {
@@ -1320,7 +1381,7 @@ pub async fn judge(
         let got = product_pages(app, &subject).await;
         verdict.check(
             "request pages (level, time, who)",
-            same_pages(&got, &expected.pages, tolerance),
+            same_pages(&got, &expected.pages, &late, expected.policy),
             || {
                 format!(
                     "#{id} ({:?}, {}): bot {got:?}, oracle {:?}",
@@ -1349,7 +1410,7 @@ pub async fn judge(
             let want = scenario.expect_group(s, g);
             verdict.check(
                 "incident pages (level, time, who)",
-                same_pages(&got, &want, tolerance),
+                same_pages(&got, &want, &late, "incidents"),
                 || {
                     format!(
                         "{} (incident {id}): bot {got:?}, oracle {want:?}",
