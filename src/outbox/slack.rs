@@ -173,16 +173,17 @@ impl SlackSink {
             MessageRef::Ts(ts) => return Ok((ts.clone(), None)),
             MessageRef::Posted(key) => key,
         };
-        let state = self
-            .store
-            .outbox_state(key)
-            .await
-            .map_err(|e| Delivery::Retry {
-                after: None,
-                in_doubt: false,
-                reason: e.to_string(),
-            })?;
-        match state {
+        let retry = |e: crate::store::StoreError| Delivery::Retry {
+            after: None,
+            in_doubt: false,
+            reason: e.to_string(),
+        };
+        let never_posted = || {
+            Delivery::Failed(format!(
+                "the message it refers to (`{key}`) was never posted"
+            ))
+        };
+        match self.store.outbox_state(key).await.map_err(retry)? {
             Some(state) if state.status == "delivered" => {
                 let result = state.result.as_ref();
                 let channel = result
@@ -202,24 +203,20 @@ impl SlackSink {
                     after: REFERENCE_WAIT,
                 })
             }
-            None => match self.store.posted_message(key).await {
-                // Posted before the retention period: its outbox row is gone.
-                Ok(Some((channel, ts))) => Ok((
-                    MessageTs::from(ts.as_str()),
-                    Some(ChannelId::from(channel.as_str())),
-                )),
-                Ok(None) => Err(Delivery::Failed(format!(
-                    "the message it refers to (`{key}`) was never posted"
-                ))),
-                Err(e) => Err(Delivery::Retry {
-                    after: None,
-                    in_doubt: false,
-                    reason: e.to_string(),
-                }),
-            },
-            _ => Err(Delivery::Failed(format!(
-                "the message it refers to (`{key}`) was never posted"
-            ))),
+            Some(_) => Err(never_posted()),
+            // Posted before the retention period: housekeeping deleted the row.
+            None => self
+                .store
+                .posted_message(key)
+                .await
+                .map_err(retry)?
+                .map(|(channel, ts)| {
+                    (
+                        MessageTs::from(ts.as_str()),
+                        Some(ChannelId::from(channel.as_str())),
+                    )
+                })
+                .ok_or_else(never_posted),
         }
     }
 

@@ -507,21 +507,15 @@ pub fn oracle_pages(
     let mut pages = Vec::new();
     let mut at = start;
     for round in 0..=repeat {
-        for (level, (rotations, after)) in levels.iter().enumerate() {
+        for (level, (_, after)) in levels.iter().enumerate() {
             if stop.is_some_and(|s| at >= s) {
                 return pages;
             }
-            let mut people: Vec<String> = rotations
-                .iter()
-                .map(|r| oracle_on_call(r, at).to_string())
-                .collect();
-            people.sort();
-            people.dedup();
             pages.push(Page {
                 level: level as i64 + 1,
                 round: round + 1,
                 at,
-                people,
+                people: people_at(policy_name, level as i64 + 1, at),
             });
             at += Duration::minutes(*after);
         }
