@@ -171,7 +171,7 @@ async fn a_month_at_500_customers_matches_the_oracle() {
 /// The full form's escalations on three replicas sharing PostgreSQL, one
 /// killed every `SCALE_KILL_MINUTES` (5) virtual minutes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the month's escalations on three killed replicas take ~76 min in release: WATCHKEEPER_TEST_POSTGRES_URL=… cargo test --release --test scale_month the_months_escalations -- --ignored --nocapture"]
+#[ignore = "the month's escalations on three killed replicas take ~80 min in release: WATCHKEEPER_TEST_POSTGRES_URL=… cargo test --release --test scale_month the_months_escalations -- --ignored --nocapture"]
 async fn the_months_escalations_on_three_killed_replicas_fire_once() {
     let every = Duration::minutes(env_or("SCALE_KILL_MINUTES", 5) as i64);
     if let Some((bad, report)) = escalations_on_three_replicas(full_scale(), every).await {
